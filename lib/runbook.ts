@@ -1,0 +1,85 @@
+/**
+ * The rollback runbook, defined once. The Pulumi Runbook component (components/runbook.ts)
+ * and the drill (scripts/drill.ts) both read this list, so their order, phases and budgets
+ * cannot drift apart. Step ids are the names used in config, logs, reports and outputs.
+ */
+
+export type PhaseId = "cutoff" | "data-sync" | "normalisation";
+
+export interface Phase {
+  readonly id: PhaseId;
+  /** The plan's wording (§3.1–§3.3). */
+  readonly title: string;
+  /** Minutes from the start of the rollback when the phase should start and end. */
+  readonly startsAtMin: number;
+  readonly endsAtMin: number;
+}
+
+export const PHASES: readonly Phase[] = [
+  { id: "cutoff", title: "Emergency cut-off", startsAtMin: 0, endsAtMin: 15 },
+  { id: "data-sync", title: "Data sync", startsAtMin: 15, endsAtMin: 30 },
+  { id: "normalisation", title: "Service normalisation", startsAtMin: 30, endsAtMin: 60 },
+];
+
+export type StepId =
+  | "maintenance-on"
+  | "drain"
+  | "idc-health"
+  | "backup-check"
+  | "diff"
+  | "sync"
+  | "verify"
+  | "connection-secret"
+  | "nginx-upstream"
+  | "health"
+  | "dns-weights"
+  | "maintenance-off"
+  | "rds-stop"
+  | "report";
+
+export interface Step {
+  readonly id: StepId;
+  readonly phase: PhaseId;
+  readonly title: string;
+  /** The script a command resource (or the drill) runs; undefined for steps done by a Pulumi resource. */
+  readonly script?: string;
+  /** True when the step sends users or the app somewhere else: it must come after `verify`. */
+  readonly movesTraffic: boolean;
+}
+
+/**
+ * Order matters: the plan (§3.1) flips the app and nginx in the first 15 minutes, but doing so
+ * before `verify` would point users at an IDC that lacks AWS's latest writes. Maintenance mode
+ * holds users off instead, and every traffic move waits for a verified IDC.
+ */
+export const STEPS: readonly Step[] = [
+  { id: "maintenance-on", phase: "cutoff", title: "Maintenance mode on (stop new connections)", script: "scripts/maintenance.ts", movesTraffic: false },
+  { id: "drain", phase: "cutoff", title: "Wait for in-flight transactions on AWS", script: "scripts/drain.ts", movesTraffic: false },
+  { id: "idc-health", phase: "cutoff", title: "Check (and restart) the IDC MySQL container", script: "scripts/idc-mysql.ts", movesTraffic: false },
+  { id: "backup-check", phase: "data-sync", title: "Check the latest backup (timestamp, checksum, completeness)", script: "scripts/backup.ts", movesTraffic: false },
+  { id: "diff", phase: "data-sync", title: "Compare IDC and AWS per table", script: "scripts/verify.ts", movesTraffic: false },
+  { id: "sync", phase: "data-sync", title: "Copy what AWS wrote after cut-over back to IDC", script: "scripts/sync.ts", movesTraffic: false },
+  { id: "verify", phase: "data-sync", title: "Verify IDC equals AWS", script: "scripts/verify.ts", movesTraffic: false },
+  { id: "connection-secret", phase: "normalisation", title: "Point the app's connection secret at IDC", movesTraffic: true },
+  { id: "nginx-upstream", phase: "normalisation", title: "Point the Nginx upstream at IDC", script: "scripts/switch-upstream.ts", movesTraffic: true },
+  { id: "health", phase: "normalisation", title: "Health checks (MySQL, app, read/write)", script: "scripts/health.ts", movesTraffic: false },
+  { id: "dns-weights", phase: "normalisation", title: "Move Route53 weights to IDC", movesTraffic: true },
+  { id: "maintenance-off", phase: "normalisation", title: "Maintenance mode off", script: "scripts/maintenance.ts", movesTraffic: true },
+  { id: "rds-stop", phase: "normalisation", title: "Stop RDS (final snapshot)", movesTraffic: false },
+  { id: "report", phase: "normalisation", title: "Write the rollback report", movesTraffic: false },
+];
+
+export const STEP_IDS: readonly StepId[] = STEPS.map((s) => s.id);
+
+export function phaseOf(step: StepId): Phase {
+  const s = STEPS.find((x) => x.id === step);
+  const p = PHASES.find((x) => x.id === s?.phase);
+  if (!p) throw new Error(`unknown step ${step}`);
+  return p;
+}
+
+/** A phase's time budget in milliseconds. */
+export function budgetMs(phase: PhaseId): number {
+  const p = PHASES.find((x) => x.id === phase)!;
+  return (p.endsAtMin - p.startsAtMin) * 60_000;
+}
