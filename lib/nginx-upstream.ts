@@ -67,15 +67,7 @@ export function validateUpstream(u: Upstream): void {
 /** Renders the upstream block. Deterministic: the same input gives the same text (it is a trigger). */
 export function renderUpstream(u: Upstream): string {
   validateUpstream(u);
-  const lines = u.servers.map((s) => {
-    const params = [
-      s.weight !== undefined ? `weight=${s.weight}` : "",
-      s.maxFails !== undefined ? `max_fails=${s.maxFails}` : "",
-      s.failTimeoutS !== undefined ? `fail_timeout=${s.failTimeoutS}s` : "",
-      s.backup ? "backup" : "",
-    ].filter(Boolean);
-    return `    server ${s.host}:${s.port}${params.length ? " " + params.join(" ") : ""};`;
-  });
+  const lines = u.servers.map((s) => `    server ${formatServer(s)};`);
   return [
     `# Managed by the rollback stack (${u.kind} upstream); rewritten on every switch.`,
     `upstream ${u.name} {`,
@@ -83,4 +75,59 @@ export function renderUpstream(u: Upstream): string {
     "}",
     "",
   ].join("\n");
+}
+
+/**
+ * Parses the `--servers` syntax: servers separated by commas, each `host:port` followed by
+ * nginx-style parameters separated by spaces, e.g. `10.0.0.5:3306 weight=2, 10.0.0.6:3306 backup`.
+ * Accepts `weight=N`, `max_fails=N`, `fail_timeout=N` or `Ns`, and `backup`. Every error names
+ * the item (`--servers[1]`) and the offending word, and nothing is half-parsed.
+ */
+export function parseServerList(text: string, subject = "--servers"): UpstreamServer[] {
+  const items = text.split(",").map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0) throw new RollbackError("UPSTREAM_INVALID", subject, "the server list is empty", "give host:port[,host:port...]");
+  const seen = new Set<string>();
+  return items.map((item, i) => {
+    const where = `${subject}[${i}]`;
+    const [address, ...params] = item.split(/\s+/);
+    const { host, port } = parseHostPort(address, where);
+    const key = `${host.toLowerCase()}:${port}`;
+    if (seen.has(key)) throw new RollbackError("UPSTREAM_INVALID", where, `${key} is listed twice`);
+    seen.add(key);
+    const server: { -readonly [K in keyof UpstreamServer]: UpstreamServer[K] } = { host, port };
+    for (const p of params) {
+      const m = /^(weight|max_fails|fail_timeout)=(\d+)(s?)$/.exec(p);
+      if (p === "backup") server.backup = true;
+      else if (m && (m[3] === "" || m[1] === "fail_timeout")) {
+        const n = Number(m[2]);
+        if (m[1] === "weight") server.weight = n;
+        else if (m[1] === "max_fails") server.maxFails = n;
+        else server.failTimeoutS = n;
+      } else {
+        throw new RollbackError(
+          "UPSTREAM_INVALID",
+          where,
+          `"${p}" is not a server parameter`,
+          "use weight=N, max_fails=N, fail_timeout=N[s] or backup",
+        );
+      }
+    }
+    return server;
+  });
+}
+
+/** One server as nginx writes it after `server`: `h:p weight=2 max_fails=3 fail_timeout=10s backup`. */
+export function formatServer(s: UpstreamServer): string {
+  const params = [
+    s.weight !== undefined ? `weight=${s.weight}` : "",
+    s.maxFails !== undefined ? `max_fails=${s.maxFails}` : "",
+    s.failTimeoutS !== undefined ? `fail_timeout=${s.failTimeoutS}s` : "",
+    s.backup ? "backup" : "",
+  ].filter(Boolean);
+  return `${s.host}:${s.port}${params.length ? " " + params.join(" ") : ""}`;
+}
+
+/** The inverse of parseServerList, for logs and reports: `h:p weight=2 backup, h:p`. */
+export function formatServerList(servers: readonly UpstreamServer[]): string {
+  return servers.map(formatServer).join(", ");
 }

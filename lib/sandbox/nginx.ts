@@ -1,0 +1,219 @@
+import { spawn, ChildProcess } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { runCommand } from "../traffic/command";
+
+/**
+ * A throw-away nginx from the machine's own binary (Debian's nginx-light): its own prefix
+ * directory under the temp dir holding nginx.conf, the pid file, error and access logs and
+ * every temp path, so it never touches /etc/nginx, /var/log/nginx or /run. It listens only where
+ * the caller's config says (use loopback ports from lib/sandbox/free-port.ts). Tests and the
+ * drill use it in front of local backends.
+ *
+ *   const port = await freePort();
+ *   const nginx = await startNginx((prefix) => ({
+ *     files: { "upstream.conf": renderUpstream(...) },
+ *     http: `include ${prefix}/upstream.conf;
+ *            server { listen 127.0.0.1:${port}; location / { proxy_pass http://app; } }`,
+ *   }));
+ *   // switch-upstream.ts --file nginx.path("upstream.conf") --test-cmd nginx.testCommand --reload-cmd nginx.reloadCommand
+ *   await nginx.stop();
+ */
+export interface NginxConfig {
+  /** Directives inside `http { }`: upstream includes, server blocks. */
+  readonly http?: string;
+  /** Directives inside `stream { }` (TCP proxy, e.g. for MySQL); loads ngx_stream_module. */
+  readonly stream?: string;
+  /** Files to write under the prefix before nginx starts: relative path -> text. */
+  readonly files?: Readonly<Record<string, string>>;
+}
+
+export interface NginxSandboxOptions {
+  /** Label for the prefix directory name. */
+  readonly name?: string;
+  readonly workerProcesses?: number;
+}
+
+export interface NginxSandbox {
+  /** The instance's own directory; nginx.conf, nginx.pid, error.log and access.log live here. */
+  readonly prefix: string;
+  readonly confPath: string;
+  readonly errorLogPath: string;
+  /** The master's pid. */
+  readonly pid: number;
+  /** Absolute path of a file under the prefix. */
+  path(relative: string): string;
+  /** argv of `nginx -t` for this instance. */
+  readonly testArgv: readonly string[];
+  /** argv of `nginx -s reload` for this instance. */
+  readonly reloadArgv: readonly string[];
+  /** testArgv as one string for `switch-upstream.ts --test-cmd` (lib/traffic/command.ts splits it). */
+  readonly testCommand: string;
+  /** reloadArgv as one string for `switch-upstream.ts --reload-cmd`. */
+  readonly reloadCommand: string;
+  /** Current size of error.log: pass it to waitForReload to wait for a reload signalled after this point. */
+  logOffset(): Promise<number>;
+  /**
+   * Resolves when the master has started workers with a new configuration after `offset`;
+   * rejects with nginx's own [emerg] line when it refused the new configuration (it then keeps
+   * running the old one).
+   */
+  waitForReload(offset: number, timeoutMs?: number): Promise<void>;
+  /** `nginx -s reload`, then waitForReload. */
+  reload(): Promise<void>;
+  /** Fast shutdown (SIGTERM to the master, SIGKILL to its process group after 5 s), then removes the prefix. */
+  stop(): Promise<void>;
+}
+
+const NGINX = process.env.NGINX ?? "/usr/sbin/nginx";
+const STREAM_MODULE = process.env.NGINX_STREAM_MODULE ?? "/usr/lib/nginx/modules/ngx_stream_module.so";
+
+export async function startNginx(
+  config: (prefix: string) => NginxConfig,
+  opts: NginxSandboxOptions = {},
+): Promise<NginxSandbox> {
+  const prefix = await mkdtemp(join(tmpdir(), `rollback-nginx-${opts.name ?? "sandbox"}-`));
+  const path = (relative: string) => join(prefix, relative);
+  const confPath = path("nginx.conf");
+  const errorLogPath = path("error.log");
+  const pidPath = path("nginx.pid");
+  const { http, stream, files } = config(prefix);
+
+  for (const [rel, text] of Object.entries(files ?? {})) {
+    await mkdir(dirname(path(rel)), { recursive: true });
+    await writeFile(path(rel), text);
+  }
+  await writeFile(confPath, mainConf(prefix, { http, stream }, opts.workerProcesses ?? 1));
+
+  // -e: the error log nginx uses before it has read the config (Debian's build says stderr; others /var/log).
+  const base = [NGINX, "-p", prefix + "/", "-c", confPath, "-e", errorLogPath];
+  const testArgv = [...base, "-t", "-q"];
+  const reloadArgv = [...base, "-s", "reload"];
+
+  const child: ChildProcess = spawn(base[0], base.slice(1), { stdio: ["ignore", "ignore", "pipe"], detached: true });
+  let stderr = "";
+  child.stderr?.on("data", (b: Buffer) => (stderr += b.toString()));
+  await waitFor(async () => {
+    if (child.exitCode !== null) {
+      throw new Error(`nginx exited with ${child.exitCode}: ${stderr.trim() || (await tail(errorLogPath))} (config ${confPath})`);
+    }
+    return exists(pidPath);
+  }, 10_000, "nginx did not write its pid file");
+
+  async function logOffset(): Promise<number> {
+    return (await stat(errorLogPath).catch(() => ({ size: 0 }))).size;
+  }
+
+  async function waitForReload(offset: number, timeoutMs = 10_000): Promise<void> {
+    await waitFor(async () => {
+      const log = (await readFile(errorLogPath)).subarray(offset).toString();
+      const emerg = /\[emerg\][^\n]*/.exec(log);
+      if (emerg) throw new Error(`nginx refused the new configuration: ${emerg[0]}`);
+      // The master logs "reconfiguring", then "start worker process N" for each new worker.
+      return /reconfiguring[\s\S]*start worker process \d+/.test(log);
+    }, timeoutMs, `nginx did not reload within ${timeoutMs} ms; see ${errorLogPath}`);
+  }
+
+  return {
+    prefix,
+    confPath,
+    errorLogPath,
+    pid: child.pid ?? -1,
+    path,
+    testArgv,
+    reloadArgv,
+    testCommand: testArgv.map(quote).join(" "),
+    reloadCommand: reloadArgv.map(quote).join(" "),
+    logOffset,
+    waitForReload,
+    async reload() {
+      const offset = await logOffset();
+      const r = await runCommand(reloadArgv);
+      if (!r.ok) throw new Error(`nginx -s reload failed: ${r.stderr.trim() || r.error}`);
+      await waitForReload(offset);
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(() => killGroup(child, "SIGKILL"), 5_000);
+          child.once("exit", () => {
+            clearTimeout(t);
+            resolve();
+          });
+          child.kill("SIGTERM");
+        });
+      }
+      await rm(prefix, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The main config. `user root;` only when we are root: the master then runs workers as root so
+ * they can read the prefix under /tmp (nginx's default is `nobody`); as another user the directive
+ * would only draw a warning. `daemon off` keeps the master our child, so stop() can reach it.
+ */
+function mainConf(prefix: string, blocks: { http?: string; stream?: string }, workers: number): string {
+  const p = (rel: string) => join(prefix, rel);
+  return [
+    "# Generated by lib/sandbox/nginx.ts for a throw-away instance.",
+    blocks.stream !== undefined ? `load_module ${STREAM_MODULE};` : "",
+    process.getuid?.() === 0 ? "user root;" : "",
+    "daemon off;",
+    `worker_processes ${workers};`,
+    `pid ${p("nginx.pid")};`,
+    // notice: the reload lines waitForReload looks for are logged at that level.
+    `error_log ${p("error.log")} notice;`,
+    "events { worker_connections 512; }",
+    "http {",
+    `  access_log ${p("access.log")};`,
+    ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `  ${t}_temp_path ${p(`${t}_temp`)};`),
+    indent(blocks.http ?? ""),
+    "}",
+    blocks.stream !== undefined ? ["stream {", indent(blocks.stream), "}"].join("\n") : "",
+    "",
+  ]
+    .filter((line) => line !== "")
+    .join("\n");
+}
+
+function indent(text: string): string {
+  return text
+    .split("\n")
+    .map((l) => (l.trim() ? `  ${l}` : l))
+    .join("\n");
+}
+
+/** Single-quotes a word for lib/traffic/command.ts splitCommand when it holds anything but safe characters. */
+function quote(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid) process.kill(-child.pid, signal);
+  } catch {
+    child.kill(signal);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function tail(path: string): Promise<string> {
+  const text = await readFile(path, "utf8").catch(() => "");
+  return text.trim().split("\n").slice(-3).join(" | ");
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number, message: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(message);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
