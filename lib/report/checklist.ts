@@ -1,0 +1,197 @@
+import { STEPS } from "../runbook";
+import { DEFAULT_THRESHOLDS, Thresholds } from "../thresholds";
+import { TimelineEntry, lastEntry } from "../timeline";
+import { arr, backupChoice, bool, count, describeCheck, describeVerify, healthChecks, ms, num, obj, pct, str, syncCounts, verifySummary } from "./evidence";
+
+/**
+ * The plan's §6 verification checklist (R7) from the timeline: each item pass or fail with the
+ * evidence it was judged on. An item nothing measured fails and says what would measure it: a
+ * checklist that passes by default is the failure the plan's checklist exists to prevent.
+ */
+export type ChecklistId = "data-completeness" | "performance" | "app-works" | "reachability" | "monitoring" | "backups" | "logs";
+
+export interface ChecklistItem {
+  readonly id: ChecklistId;
+  /** The plan's wording (§6). */
+  readonly title: string;
+  readonly pass: boolean;
+  readonly evidence: string[];
+}
+
+/**
+ * Entries recorded next to the runbook's steps (phases "decision" and "verification"): the
+ * decision, performance probes, what clients saw, the written-rows check, a fresh backup, a log
+ * scan, and notification deliveries. Runs without them (a plain `pulumi up`) still get a report;
+ * the items they feed then fail as "not measured".
+ */
+export const CHECK = {
+  decide: "decide",
+  perf: "perf",
+  clients: "clients",
+  lostRows: "lost-rows",
+  finalVerify: "final-verify",
+  backupAfter: "backup-after",
+  logs: "logs",
+  notifications: "notifications",
+} as const;
+
+function item(id: ChecklistId, title: string, results: { ok: boolean; evidence: string }[], missing: string): ChecklistItem {
+  if (results.length === 0) return { id, title, pass: false, evidence: [`not measured: ${missing}`] };
+  return { id, title, pass: results.every((r) => r.ok), evidence: results.map((r) => `${r.ok ? "✓" : "✗"} ${r.evidence}`) };
+}
+
+type Result = { ok: boolean; evidence: string };
+
+/** The last entry of `step` in a given pseudo-phase (a perf probe is taken before and after). */
+function lastIn(entries: readonly TimelineEntry[], step: string, phase: string): TimelineEntry | undefined {
+  return lastEntry(
+    entries.filter((e) => e.phase === phase),
+    step,
+  );
+}
+
+function stepRan(entries: readonly TimelineEntry[], step: string): Result[] {
+  const e = lastEntry(entries, step);
+  if (!e) return [];
+  return [{ ok: e.status !== "failed", evidence: `step ${step}: ${e.status}${e.exitCode !== null ? ` (exit ${e.exitCode})` : ""}${e.note ? ` — ${e.note}` : ""}` }];
+}
+
+function dataCompleteness(entries: readonly TimelineEntry[]): Result[] {
+  const out: Result[] = [];
+  const verify = lastEntry(entries, "verify");
+  const v = verifySummary(verify?.report);
+  if (verify) out.push({ ok: verify.status === "ok" && v?.identical === true, evidence: `verify step: ${v ? describeVerify(v) : `no report (exit ${verify.exitCode})`}` });
+  const sync = syncCounts(lastEntry(entries, "sync")?.report);
+  if (sync) out.push({ ok: sync.identical !== false, evidence: `sync step copied back: ${summarySync(sync)}` });
+  const final = verifySummary(lastEntry(entries, CHECK.finalVerify)?.report);
+  if (final) out.push({ ok: final.identical, evidence: `final verification: ${describeVerify(final)}` });
+  const lost = obj(lastEntry(entries, CHECK.lostRows)?.report);
+  if (lost) {
+    const n = num(lost.lost) ?? NaN;
+    out.push({
+      ok: n === 0,
+      evidence: `written-rows check: ${count(num(lost.checked))} acknowledged writes checked on IDC, ${count(num(lost.lost))} lost${
+        arr(lost.sampleKeys).length ? ` (e.g. ${arr(lost.sampleKeys).slice(0, 5).join(", ")})` : ""
+      }`,
+    });
+  }
+  return out;
+}
+
+function summarySync(s: { inserted: number; updated: number; deleted: number }): string {
+  return `inserted ${count(s.inserted)}, updated ${count(s.updated)}, deleted ${count(s.deleted)}`;
+}
+
+function performance(entries: readonly TimelineEntry[], t: Thresholds): Result[] {
+  const out: Result[] = [];
+  for (const phase of ["decision", "verification"]) {
+    const r = obj(lastIn(entries, CHECK.perf, phase)?.report);
+    const d = num(r?.degradationPct);
+    if (!r || d === undefined) continue;
+    const b = str(r.baselineLabel) ?? "baseline";
+    const c = str(r.candidateLabel) ?? "candidate";
+    const queries = arr(r.queries).map(obj);
+    const p95 = (side: "baseline" | "candidate") => Math.max(...queries.map((q) => num(obj(q?.[side])?.p95Ms) ?? 0));
+    const facts = `p50 ${b} ${ms(num(r.baselineP50Ms))} vs ${c} ${ms(num(r.candidateP50Ms))} (${d >= 0 ? "+" : ""}${pct(d, 1)}), worst p95 ${b} ${ms(p95("baseline"))} vs ${c} ${ms(p95("candidate"))}, ${count(num(r.runs))} runs × ${queries.length} queries`;
+    // Before the rollback the comparison is the trigger (AWS may well be slower); after it,
+    // the live side must not be worse than the threshold.
+    out.push(
+      phase === "decision"
+        ? { ok: true, evidence: `before rollback (${c} vs ${b}): ${facts}` }
+        : { ok: d <= t.maxPerformanceDegradationPct, evidence: `after rollback (${c} vs ${b}): ${facts}; limit +${t.maxPerformanceDegradationPct} %` },
+    );
+  }
+  if (out.length && !lastIn(entries, CHECK.perf, "verification")) {
+    out.push({ ok: false, evidence: "no comparison after the rollback (run scripts/decide.ts --probe … --timeline after maintenance-off)" });
+  }
+  return out;
+}
+
+function checksOf(entries: readonly TimelineEntry[], kinds: readonly string[]): Result[] {
+  return healthChecks(lastEntry(entries, "health")?.report)
+    .filter((c) => kinds.includes(c.check))
+    .map((c) => ({ ok: c.ok, evidence: describeCheck(c) }));
+}
+
+function clientsAfter(entries: readonly TimelineEntry[], t: Thresholds): Result[] {
+  const r = obj(lastEntry(entries, CHECK.clients)?.report);
+  const after = obj(r?.afterRollback);
+  if (!after) return [];
+  const requests = num(after.requests) ?? 0;
+  const errors = num(after.errors) ?? 0;
+  const rate = requests ? (errors * 100) / requests : 0;
+  return [
+    {
+      ok: requests > 0 && rate <= t.maxErrorRatePct,
+      evidence: `clients after maintenance-off: ${count(requests)} requests, ${count(errors)} errors (${pct(rate, 2)}; limit ${t.maxErrorRatePct} %)`,
+    },
+  ];
+}
+
+function backups(entries: readonly TimelineEntry[]): Result[] {
+  const out: Result[] = [];
+  const e = lastEntry(entries, "backup-check");
+  const b = backupChoice(e?.report);
+  if (e) {
+    const rejected = b?.rejected.map((r) => `${r.path} rejected: ${r.reasons.join("; ")}`) ?? [];
+    out.push({
+      ok: e.status === "ok" && Boolean(b?.chosen),
+      evidence: b ? [`backup-check chose ${b.chosen ?? "nothing"}${b.createdAt ? ` (created ${b.createdAt})` : ""}`, ...rejected].join("; ") : `backup-check: no report (exit ${e.exitCode})`,
+    });
+  }
+  const after = obj(lastEntry(entries, CHECK.backupAfter)?.report);
+  if (after) {
+    out.push({ ok: bool(after.ok) === true, evidence: `fresh backup of IDC after the rollback: ${str(after.summary) ?? (after.ok ? "valid" : "FAILED")}` });
+  }
+  return out;
+}
+
+function logs(entries: readonly TimelineEntry[]): Result[] {
+  const out: Result[] = [];
+  const recorded = STEPS.filter((s) => lastEntry(entries, s.id));
+  const failed = recorded.filter((s) => lastEntry(entries, s.id)?.status === "failed").map((s) => s.id);
+  if (recorded.length) {
+    out.push({
+      ok: failed.length === 0,
+      evidence: `timeline: ${recorded.length}/${STEPS.length} runbook steps recorded${failed.length ? `, failed: ${failed.join(", ")}` : ", none failed"}`,
+    });
+  }
+  const scan = obj(lastEntry(entries, CHECK.logs)?.report);
+  for (const f of arr(scan?.files).map(obj)) {
+    if (!f) continue;
+    const errors = num(f.errors) ?? 0;
+    const sample = arr(f.samples).map(String)[0];
+    out.push({ ok: errors === 0, evidence: `${str(f.name) ?? "log"}: ${count(errors)} error lines during the rollback${sample ? ` (first: ${sample})` : ""}` });
+  }
+  return out;
+}
+
+function notifications(entries: readonly TimelineEntry[]): Result[] {
+  const r = obj(lastEntry(entries, CHECK.notifications)?.report);
+  if (!r) return [];
+  const sent = num(r.sent) ?? 0;
+  const failed = num(r.failed) ?? 0;
+  return [{ ok: failed === 0, evidence: `notifications: ${count(sent)} delivered, ${count(failed)} failed${r.webhook === false ? " (no webhook configured: logged only)" : ""}` }];
+}
+
+export function checklist(entries: readonly TimelineEntry[], thresholds: Thresholds = DEFAULT_THRESHOLDS): ChecklistItem[] {
+  return [
+    item("data-completeness", "Data completeness", dataCompleteness(entries), "no verify step in the timeline"),
+    item("performance", "Performance compared", performance(entries, thresholds), "no performance probe (scripts/decide.ts --probe … --timeline)"),
+    item("app-works", "Application works", [...checksOf(entries, ["http", "canary", "mysql"])], "no health step with HTTP, canary or MySQL checks"),
+    item(
+      "reachability",
+      "Users can reach it",
+      [...stepRan(entries, "nginx-upstream"), ...stepRan(entries, "maintenance-off"), ...clientsAfter(entries, thresholds)],
+      "neither the nginx switch nor maintenance-off ran",
+    ),
+    item(
+      "monitoring",
+      "Monitoring normal",
+      [...checksOf(entries, ["disk", "memory"]), ...notifications(entries)],
+      "no disk/memory health checks and no notification record",
+    ),
+    item("backups", "Backups working", backups(entries), "no backup-check step in the timeline"),
+    item("logs", "Logs normal", logs(entries), "empty timeline"),
+  ];
+}

@@ -1,0 +1,47 @@
+import { dirname } from "node:path";
+import { EXIT, parseCli, runMain } from "../lib/cli";
+import { buildReport, changesFromEnv, contactsFromEnv, writeReport } from "../lib/report";
+import { readTimeline, timelinePath } from "../lib/timeline";
+
+const USAGE = `usage: npx tsx scripts/report.ts [--timeline FILE] [--out DIR] [--title TEXT] [--json]
+
+Turns the rollback timeline (--timeline, else env ROLLBACK_TIMELINE, else .rollback/timeline.jsonl)
+into DIR/timeline.json and DIR/report.md (DIR defaults to the timeline's directory): phases against
+budgets, what changed where, verification, the plan's §6 checklist with evidence and the §7
+follow-ups with owners. Optional env: ROLLBACK_CHANGES (JSON: dnsWeights, nginxUpstream,
+connectionSecretArn, rdsDesiredState), ROLLBACK_CONTACTS (JSON, lib/contacts.ts).
+Exit 0 when every step succeeded and every checklist item passed, 1 otherwise, 2 on error.`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values } = parseCli(argv, {
+    timeline: { type: "string" },
+    out: { type: "string" },
+    title: { type: "string" },
+    json: { type: "boolean" },
+    help: { type: "boolean" },
+  });
+  if (values.help) {
+    process.stderr.write(USAGE + "\n");
+    return EXIT.ok;
+  }
+  const file = timelinePath(values.timeline);
+  const changes = changesFromEnv();
+  const contacts = contactsFromEnv();
+  const entries = await readTimeline(file);
+  const report = buildReport(entries, { title: values.title ?? "rollback", changes, contacts });
+  const files = await writeReport(values.out ?? dirname(file), report);
+  for (const c of report.checklist) process.stderr.write(`${c.pass ? "PASS" : "FAIL"} ${c.title}: ${c.evidence[0] ?? ""}\n`);
+  process.stderr.write(`report: ${files.reportMd}\n`);
+  if (values.json) {
+    const summary = {
+      ok: report.ok,
+      files,
+      phases: report.phases.map((p) => ({ id: p.id, startedAt: p.startedAt, durationMs: p.durationMs, budgetMs: p.budgetMs, status: p.status })),
+      checklist: report.checklist,
+    };
+    process.stdout.write(JSON.stringify(summary) + "\n");
+  }
+  return report.ok ? EXIT.ok : EXIT.failed;
+}
+
+runMain(main);
