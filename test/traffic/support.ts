@@ -1,0 +1,120 @@
+import { execFile } from "node:child_process";
+import { Agent, IncomingHttpHeaders, createServer, request } from "node:http";
+import { AddressInfo } from "node:net";
+import { join } from "node:path";
+
+const ROOT = join(__dirname, "..", "..");
+const TSX = join(ROOT, "node_modules", ".bin", "tsx");
+
+export interface ScriptRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** stdout parsed, when the script printed JSON. */
+  readonly json: any;
+}
+
+/** Runs `tsx scripts/<name>.ts args…` from the repo root, as the runbook and people do. */
+export function runScript(name: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<ScriptRun> {
+  return new Promise((resolve) => {
+    execFile(TSX, [join("scripts", `${name}.ts`), ...args], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+      let json: unknown;
+      try {
+        json = JSON.parse(stdout);
+      } catch {
+        json = undefined;
+      }
+      const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;
+      resolve({ code, stdout, stderr, json });
+    });
+  });
+}
+
+export interface Backend {
+  readonly label: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** A tiny app server answering `backend <label>` (what nginx proxies to). */
+export async function startBackend(label: string): Promise<Backend> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      res.setHeader("content-type", "text/plain");
+      res.end(`backend ${label}\n`);
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    label,
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+export interface Reply {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
+/** An error from httpRequest: `reusedSocket` says whether it happened on a kept-alive connection. */
+export class RequestError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+    readonly reusedSocket: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** One HTTP request: keep-alive with an agent, a one-off connection with `agent: false`. */
+export function httpRequest(url: string, opts: { method?: string; agent?: Agent | false } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: opts.method ?? "GET", agent: opts.agent }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on("error", reject);
+    });
+    req.setTimeout(5_000, () => req.destroy(new Error("timed out")));
+    req.on("error", (e: NodeJS.ErrnoException) => reject(new RequestError(e.message, e.code, req.reusedSocket)));
+    req.end();
+  });
+}
+
+/**
+ * A GET as HTTP/1.1 clients do it on keep-alive connections (RFC 9112 §9.3.1; Go's
+ * http.Transport, browsers, and the pattern in Node's own `request.reusedSocket` docs): when
+ * the server closed an idle kept-alive connection just as the request was sent (ECONNRESET on a
+ * reused socket, nothing received), the request never reached the application, so an idempotent
+ * request is sent once more, on a new connection. nginx closes idle keep-alive connections when
+ * old workers shut down after a reload, so a client without this retry sees "socket hang up"
+ * on roughly one request per reload and connection, whatever the proxy does.
+ */
+export async function keepAliveGet(url: string, agent: Agent): Promise<{ reply: Reply; retried: boolean }> {
+  try {
+    return { reply: await httpRequest(url, { agent }), retried: false };
+  } catch (e) {
+    if (!(e instanceof RequestError && e.reusedSocket && e.code === "ECONNRESET")) throw e;
+    return { reply: await httpRequest(url, { agent: false }), retried: true };
+  }
+}
+
+/** Polls until `check` passes (a reload takes effect asynchronously in nginx's master). */
+export async function eventually<T>(probe: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (check(v) || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
