@@ -55,7 +55,8 @@ export interface NginxSandbox {
   /** Current size of error.log: pass it to waitForReload to wait for a reload signalled after this point. */
   logOffset(): Promise<number>;
   /**
-   * Resolves when the master has started workers with a new configuration after `offset`;
+   * Resolves when the master has started workers with a new configuration after `offset` and
+   * the old workers have stopped accepting connections;
    * rejects with nginx's own [emerg] line when it refused the new configuration (it then keeps
    * running the old one).
    */
@@ -70,7 +71,7 @@ const NGINX = process.env.NGINX ?? "/usr/sbin/nginx";
 const STREAM_MODULE = process.env.NGINX_STREAM_MODULE ?? "/usr/lib/nginx/modules/ngx_stream_module.so";
 
 export async function startNginx(
-  config: (prefix: string) => NginxConfig,
+  config: (prefix: string) => NginxConfig | Promise<NginxConfig>,
   opts: NginxSandboxOptions = {},
 ): Promise<NginxSandbox> {
   const prefix = await mkdtemp(join(tmpdir(), `rollback-nginx-${opts.name ?? "sandbox"}-`));
@@ -78,13 +79,14 @@ export async function startNginx(
   const confPath = path("nginx.conf");
   const errorLogPath = path("error.log");
   const pidPath = path("nginx.pid");
-  const { http, stream, files } = config(prefix);
+  const { http, stream, files } = await config(prefix);
 
   for (const [rel, text] of Object.entries(files ?? {})) {
     await mkdir(dirname(path(rel)), { recursive: true });
     await writeFile(path(rel), text);
   }
-  await writeFile(confPath, mainConf(prefix, { http, stream }, opts.workerProcesses ?? 1));
+  const workers = opts.workerProcesses ?? 1;
+  await writeFile(confPath, mainConf(prefix, { http, stream }, workers));
 
   // -e: the error log nginx uses before it has read the config (Debian's build says stderr; others /var/log).
   const base = [NGINX, "-p", prefix + "/", "-c", confPath, "-e", errorLogPath];
@@ -110,8 +112,13 @@ export async function startNginx(
       const log = (await readFile(errorLogPath)).subarray(offset).toString();
       const emerg = /\[emerg\][^\n]*/.exec(log);
       if (emerg) throw new Error(`nginx refused the new configuration: ${emerg[0]}`);
-      // The master logs "reconfiguring", then "start worker process N" for each new worker.
-      return /reconfiguring[\s\S]*start worker process \d+/.test(log);
+      // The master logs "reconfiguring" and starts new workers, then tells the old ones to quit;
+      // until an old worker logs "gracefully shutting down" it still accepts new connections on
+      // the shared listening socket (with the old config).
+      const reconfigured = log.indexOf("reconfiguring");
+      const started = log.indexOf("start worker process", reconfigured);
+      if (reconfigured < 0 || started < 0) return false;
+      return (log.slice(started).match(/gracefully shutting down/g) ?? []).length >= workers;
     }, timeoutMs, `nginx did not reload within ${timeoutMs} ms; see ${errorLogPath}`);
   }
 
