@@ -1,0 +1,47 @@
+import { STEPS, type StepId } from "../lib/runbook";
+
+/**
+ * Command lines for runbook steps, as pure functions. They never contain a secret: secrets
+ * reach scripts through `environment` only, because @pulumi/command prints the full command
+ * string when a command fails, whatever `logging` says (see NOTES.md).
+ */
+
+/** Quotes one word for /bin/sh (what @pulumi/command runs `create` with, locally and over SSH). */
+export function shellQuote(word: string | number): string {
+  const s = String(word);
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export function shellJoin(words: readonly (string | number)[]): string {
+  return words.map(shellQuote).join(" ");
+}
+
+/** Where one run of the runbook writes its timeline and report (one folder per run id). */
+export interface RunContext {
+  /** Changes on every `pulumi up` unless pinned: the per-run trigger of every runbook command. */
+  readonly runId: string;
+  readonly timelineFile: string;
+  readonly reportDir: string;
+}
+
+export function runContext(timelineDir: string, runId: string): RunContext {
+  return { runId, timelineFile: `${timelineDir}/${runId}/timeline.jsonl`, reportDir: `${timelineDir}/${runId}` };
+}
+
+/** The script a step runs, from lib/runbook.ts (the one place the runbook is defined). */
+export function scriptOf(step: StepId): string {
+  const script = STEPS.find((s) => s.id === step)?.script;
+  if (!script) throw new Error(`runbook step ${step} has no script`);
+  return script;
+}
+
+/**
+ * `npx tsx scripts/step.ts <step> --timeline F -- npx tsx <script> <args>`: step.ts times the
+ * step against its phase budget and appends it to the run's timeline (contracts.md).
+ * `okCodes`: exit codes that still count as success, e.g. 1 from the pre-sync diff, where
+ * "differences found" is the expected answer and only 2 (error) must stop `pulumi up`.
+ */
+export function stepCommandLine(step: StepId, run: RunContext, args: readonly (string | number)[], okCodes?: readonly number[]): string {
+  const own = okCodes ? ["--ok-codes", okCodes.join(",")] : [];
+  return shellJoin(["npx", "tsx", "scripts/step.ts", step, "--timeline", run.timelineFile, ...own, "--", "npx", "tsx", scriptOf(step), ...args]);
+}

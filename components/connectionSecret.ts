@@ -1,0 +1,74 @@
+import * as aws from "@pulumi/aws";
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { type ConnectionExtras, type ConnectionFormat, type DbEndpoint, connectionValue } from "../lib/connection-string";
+
+/**
+ * ConnectionSecretArgs describe the app's existing connection secret and what it should say.
+ */
+export interface ConnectionSecretArgs {
+  /** `secretsmanager`: a new version of an existing secret; `ssm`: an existing SecureString parameter. */
+  readonly store: "secretsmanager" | "ssm";
+  /** The existing secret (ARN or name) or parameter name; referenced, never created or deleted here. */
+  readonly secretId: string;
+  readonly format: ConnectionFormat;
+  /** The live database's endpoint (no password). */
+  readonly endpoint: DbEndpoint;
+  /** The password, a secret Output from config. */
+  readonly password: pulumi.Output<string>;
+  /** Pool and timeout settings the app reads next to the endpoint. */
+  readonly extras: ConnectionExtras;
+  /** Makes apps re-read the secret and drop pooled connections (e.g. `kubectl rollout restart deploy/app`). */
+  readonly recycleCommand?: string;
+  /** Re-runs the recycle on every run of the runbook: the other stack may have moved AWSCURRENT since. */
+  readonly runId: string;
+}
+
+/**
+ * The ConnectionSecret component points the app's connection secret at the live database.
+ * The value is built inside `apply` from secret inputs only, so it is a secret Output: never
+ * plain text in state, stack outputs or logs.
+ */
+export class ConnectionSecret extends pulumi.ComponentResource {
+  /** The ARN of the secret (or parameter) the app reads. */
+  public readonly arn: pulumi.Output<string>;
+
+  constructor(name: string, args: ConnectionSecretArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("rollback:traffic:ConnectionSecret", name, {}, opts);
+
+    const value = pulumi.secret(args.password.apply((password) => connectionValue(args.format, args.endpoint, password, args.extras)));
+    const gate = { parent: this, dependsOn: opts?.dependsOn, retainOnDelete: true };
+
+    let written: aws.secretsmanager.SecretVersion | aws.ssm.Parameter;
+    if (args.store === "secretsmanager") {
+      // An explicit AWSCURRENT makes `up --refresh` move the label back after the other stack
+      // wrote its own version; left implicit, the label is only set when a version is created.
+      written = new aws.secretsmanager.SecretVersion(
+        `${name}-version`,
+        { secretId: args.secretId, secretString: value, versionStages: ["AWSCURRENT"] },
+        { ...gate, additionalSecretOutputs: ["secretString"] },
+      );
+    } else {
+      // `overwrite` takes over the existing parameter instead of failing on it; SecureString
+      // values land in state in plain text unless marked secret, hence both guards.
+      written = new aws.ssm.Parameter(
+        `${name}-parameter`,
+        { name: args.secretId, type: "SecureString", value, overwrite: true },
+        { ...gate, additionalSecretOutputs: ["value", "insecureValue"] },
+      );
+    }
+    this.arn = written.arn;
+
+    if (args.recycleCommand) {
+      // Apps cache secrets (AWS caching clients ~1 h, ECS reads them at task start) and keep
+      // pooled connections open: without a recycle the switch takes effect only eventually.
+      new command.local.Command(
+        `${name}-recycle`,
+        { create: args.recycleCommand, triggers: [written.id, args.runId] },
+        { parent: this, dependsOn: [written], retainOnDelete: true, deleteBeforeReplace: true },
+      );
+    }
+
+    this.registerOutputs({ arn: this.arn });
+  }
+}

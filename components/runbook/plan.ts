@@ -1,0 +1,120 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { Endpoint, RollbackConfig } from "../../lib/config";
+import type { Side } from "../../lib/dns-weights";
+import { formatDsn } from "../../lib/dsn";
+import { STEPS, type StepId } from "../../lib/runbook";
+
+/**
+ * What each runbook step runs, as pure functions of config and direction. The Runbook
+ * component turns these into command resources; tests read them without Pulumi.
+ */
+
+/** The side the stack makes live (`target`) and the side it leaves (`source`). */
+export interface Direction {
+  readonly target: Side;
+  readonly source: Side;
+}
+
+export function directionOf(target: Side): Direction {
+  return { target, source: target === "idc" ? "aws" : "idc" };
+}
+
+/**
+ * The steps in execution order. The rollback runs lib/runbook.ts STEPS as written, stopping
+ * RDS last. The cutover cannot: every step after maintenance touches RDS (sync and verify
+ * write to it, health checks it), so the RDS power step starts it first, before maintenance
+ * begins, which also keeps its start-up time (minutes) out of the maintenance window.
+ */
+export function runbookOrder(target: Side): StepId[] {
+  const ids = STEPS.map((s) => s.id);
+  if (target === "idc") return ids;
+  return ["rds-stop", ...ids.filter((id) => id !== "rds-stop")];
+}
+
+/** A database URL from config, as a secret Output (the password never leaves the Output). */
+export function databaseUrl(e: Endpoint): pulumi.Output<string> {
+  return pulumi.secret(e.password.apply((password) => formatDsn({ host: e.host, port: e.port, user: e.user, database: e.database, password })));
+}
+
+/** A step run by a plain command resource of the Runbook (not by a traffic component). */
+export interface ScriptStep {
+  /** `runner`: the Pulumi runner; `nginx`: the nginx host (local or SSH, per config). */
+  readonly where: "runner" | "nginx";
+  readonly args: readonly (string | number)[];
+  readonly environment: Record<string, pulumi.Input<string>>;
+  /** Exit codes that count as success (step.ts --ok-codes). */
+  readonly okCodes?: readonly number[];
+}
+
+/** The environment of the data steps: which database is read (source) and which is written (target). */
+function sourceAndTarget(config: RollbackConfig, d: Direction): Record<string, pulumi.Output<string>> {
+  return { SOURCE_DATABASE_URL: databaseUrl(config[d.source]), TARGET_DATABASE_URL: databaseUrl(config[d.target]) };
+}
+
+function tableFlags(config: RollbackConfig): string[] {
+  const { tables, exclude } = config.runbook;
+  return [...(tables ? ["--tables", tables.join(",")] : []), ...(exclude ? ["--exclude", exclude.join(",")] : [])];
+}
+
+function healthFlags(config: RollbackConfig): (string | number)[] {
+  const h = config.runbook.health;
+  const opt = (flag: string, v: string | number | undefined) => (v === undefined ? [] : [flag, v]);
+  return [
+    "--mysql",
+    ...(h.expectWritable ? ["--expect-writable"] : []),
+    ...opt("--canary-table", h.canaryTable),
+    ...(h.createCanary ? ["--create-canary"] : []),
+    ...h.http.flatMap((u) => ["--http", u]),
+    ...opt("--expect-status", h.expectStatus),
+    ...opt("--expect-body", h.expectBody),
+    ...opt("--max-latency-ms", h.maxLatencyMs),
+    ...h.disks.flatMap((d) => ["--disk", d]),
+    ...opt("--min-disk-free-pct", h.minDiskFreePct),
+    ...opt("--min-mem-free-mb", h.minMemFreeMb),
+    "--json",
+  ];
+}
+
+/**
+ * The arguments and environment of a step run by a plain command of the Runbook, or undefined
+ * for the steps a component performs (connection-secret, nginx-upstream, dns-weights, rds-stop,
+ * idc-health) and for `report`, which has no script in lib/runbook.ts: it is written after
+ * `pulumi up` from the stack outputs, so that a run stopped by a failed step gets one too.
+ */
+export function scriptStep(step: StepId, config: RollbackConfig, d: Direction): ScriptStep | undefined {
+  const flag = config.nginx.maintenanceFlag;
+  switch (step) {
+    case "maintenance-on":
+      return { where: "nginx", args: ["on", "--flag", flag, "--reason", `${d.target === "idc" ? "rollback" : "cutover"} to ${d.target}`, "--json"], environment: {} };
+    case "drain":
+      return {
+        where: "runner",
+        args: ["--timeout", config.runbook.drainTimeoutSeconds, ...(config.runbook.drainKill ? ["--kill"] : []), "--json"],
+        // In-flight transactions run on the side being left.
+        environment: { DATABASE_URL: databaseUrl(config[d.source]) },
+      };
+    case "backup-check":
+      return {
+        where: "runner",
+        args: ["verify", ...config.runbook.backupPaths, "--max-age-hours", config.runbook.backupMaxAgeHours, ...(config.runbook.tables ? ["--tables", config.runbook.tables.join(",")] : []), "--json"],
+        environment: {},
+      };
+    case "diff":
+      // Differences are expected before the sync (exit 1); only an error (2) stops the run.
+      return { where: "runner", args: [...tableFlags(config), "--json"], environment: sourceAndTarget(config, d), okCodes: [0, 1] };
+    case "sync":
+      return { where: "runner", args: [...tableFlags(config), "--json"], environment: sourceAndTarget(config, d) };
+    case "verify":
+      return {
+        where: "runner",
+        args: [...tableFlags(config), ...(config.runbook.chunkSize ? ["--chunk-size", config.runbook.chunkSize] : []), "--json"],
+        environment: sourceAndTarget(config, d),
+      };
+    case "health":
+      return { where: "runner", args: healthFlags(config), environment: { DATABASE_URL: databaseUrl(config[d.target]) } };
+    case "maintenance-off":
+      return { where: "nginx", args: ["off", "--flag", flag, "--json"], environment: {} };
+    default:
+      return undefined;
+  }
+}

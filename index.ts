@@ -1,0 +1,27 @@
+import { Runbook } from "./components/runbook";
+import { asRunError, loadConfig, runId } from "./lib/config";
+
+/**
+ * The rollback program. `pulumi up -s rollback` makes IDC live, `pulumi up -s cutover` makes
+ * AWS RDS live: the stack's `rollback:target` decides, everything else is the same program.
+ * Config is validated as a whole first, so bad config stops the run before any resource exists.
+ */
+let rollback: Runbook;
+try {
+  rollback = new Runbook("rollback", { config: loadConfig(), runId: runId() });
+} catch (e) {
+  throw asRunError(e);
+}
+
+/** The side this stack makes live: "idc" | "aws". */
+export const activeTarget = rollback.activeTarget;
+/** Route53 weights applied, { idc, aws }. */
+export const dnsWeights = rollback.dnsWeights;
+/** The nginx upstream block as written. */
+export const nginxUpstream = rollback.nginxUpstream;
+/** "stopped" | "available". */
+export const rdsDesiredState = rollback.rdsDesiredState;
+/** The runbook's step ids, in the order they run. */
+export const runbook = rollback.steps;
+/** The app's connection secret (or SSM parameter) ARN; its value is never an output. */
+export const connectionSecretArn = rollback.connectionSecretArn;

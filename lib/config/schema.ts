@@ -1,0 +1,261 @@
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { ContactsSchema, NotificationsSchema } from "../contacts";
+import { dnsWeights, FLIP } from "../dns-weights";
+import { isRollbackError } from "../errors";
+import { parseHostPort, validateUpstream } from "../nginx-upstream";
+import { ThresholdsSchema } from "../thresholds";
+
+/**
+ * The stack's config model (`rollback:<key>`), validated as a whole before any resource
+ * is registered. Secret leaves become secret Outputs here, so the rest of the program
+ * never holds a password as plain text. Pulumi.yaml documents every key.
+ */
+
+/** A secret leaf: set with `pulumi config set --secret --path <key>.<leaf>`. */
+const secretString = z.string().min(1).transform((v) => pulumi.secret(v));
+
+const name = (what: string) =>
+  z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { error: `must be a ${what} (letters, digits, _ . -)` });
+const absolutePath = z.string().regex(/^\/[^\0\n]*$/, { error: "must be an absolute path" });
+const port = z.number().int().min(1).max(65535);
+const seconds = z.number().int().min(0);
+const hostPort = z.string().superRefine((v, ctx) => refineWith(ctx, () => parseHostPort(v, "")));
+/** Table names reach command lines (quoted); keep them to what MySQL names look like. */
+const tableName = z.string().regex(/^[A-Za-z0-9_$]+(\.[A-Za-z0-9_$]+)?$/, { error: "must be a table name (db.table or table)" });
+
+/** Runs a validator from the shared library and turns its RollbackError into an issue. */
+function refineWith(ctx: z.RefinementCtx, check: () => void, path: PropertyKey[] = []): void {
+  try {
+    check();
+  } catch (e) {
+    if (!isRollbackError(e)) throw e;
+    ctx.addIssue({ code: "custom", message: e.problem + (e.hint ? ` (${e.hint})` : ""), path });
+  }
+}
+
+/** A MySQL endpoint the runbook connects to; `password` is a secret leaf. */
+const Endpoint = z
+  .object({
+    host: z.string().min(1),
+    port: port.default(3306),
+    database: z.string().min(1),
+    user: z.string().min(1),
+    password: secretString,
+  })
+  .strict()
+  .superRefine((e, ctx) => refineWith(ctx, () => parseHostPort(`${e.host}:${e.port}`, ""), ["host"]));
+
+const SshConnection = z
+  .object({
+    mode: z.literal("ssh"),
+    host: z.string().min(1),
+    port: port.default(22),
+    user: z.string().min(1),
+    privateKey: secretString.optional(),
+    password: secretString.optional(),
+    agentSocketPath: z.string().optional(),
+    /** Where this project is checked out on the host (the scripts run from there). */
+    projectDir: absolutePath,
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (!c.privateKey && !c.password && !c.agentSocketPath) {
+      ctx.addIssue({ code: "custom", message: "needs privateKey or password (secret) or agentSocketPath", path: ["privateKey"] });
+    }
+  });
+
+/** How command resources reach a host: on the Pulumi runner itself, or over SSH. */
+const Connection = z.discriminatedUnion("mode", [z.object({ mode: z.literal("local") }).strict(), SshConnection], {
+  error: 'mode must be "local" or "ssh"',
+});
+
+const Nginx = z
+  .object({
+    connection: Connection.default({ mode: "local" }),
+    upstreamName: z.string().min(1),
+    kind: z.enum(["http", "stream"]),
+    file: absolutePath,
+    testCommand: z.string().min(1).default("nginx -t"),
+    reloadCommand: z.string().min(1).default("nginx -s reload"),
+    maintenanceFlag: absolutePath,
+    idcServers: z.array(hostPort).min(1),
+    awsServers: z.array(hostPort).min(1),
+    maxFails: z.number().int().min(0).optional(),
+    failTimeoutS: z.number().int().min(1).optional(),
+  })
+  .strict()
+  .superRefine((n, ctx) => refineWith(ctx, () => validateUpstream({ name: n.upstreamName, kind: n.kind, servers: [{ host: "x", port: 1 }] }), ["upstreamName"]));
+
+const ConnectionSecret = z
+  .object({
+    store: z.enum(["secretsmanager", "ssm"]).default("secretsmanager"),
+    /** The existing Secrets Manager secret (ARN or name) or SSM parameter name; never created here. */
+    id: z.string().min(1),
+    format: z.enum(["json", "url"]).default("json"),
+    extras: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+    /** Run after the secret changed, so apps drop cached secrets and pooled connections. */
+    recycleCommand: z.string().min(1).optional(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.store === "ssm" && !c.id.startsWith("/") && c.id.includes("/")) {
+      ctx.addIssue({ code: "custom", message: "an SSM parameter name with a path must start with /", path: ["id"] });
+    }
+  });
+
+const RecordSet = (side: string) =>
+  z
+    .object({
+      setIdentifier: z.string().min(1).max(128).default(side),
+      records: z.array(z.string().min(1)).min(1),
+    })
+    .strict();
+
+const WeightStep = z.object({ target: z.number(), source: z.number() }).strict();
+
+const Route53 = z
+  .object({
+    zoneId: z.string().regex(/^[A-Z0-9]{1,32}$/, { error: "must be a hosted zone id such as Z0123456789ABC" }),
+    name: z.string().min(1),
+    type: z.enum(["A", "AAAA", "CNAME"]),
+    ttl: z.number().int().min(0).max(2147483647).default(60),
+    idc: RecordSet("idc"),
+    aws: RecordSet("aws"),
+    weightSteps: z.array(WeightStep).default([...FLIP]),
+    step: z.number().int().optional(),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    // Weight ranges and the step index are checked by the same function that computes them.
+    refineWith(ctx, () => dnsWeights("idc", r, ""), []);
+    if (r.idc.setIdentifier === r.aws.setIdentifier) {
+      ctx.addIssue({ code: "custom", message: "must differ from aws.setIdentifier", path: ["idc", "setIdentifier"] });
+    }
+    if (r.type === "CNAME") {
+      for (const side of ["idc", "aws"] as const) {
+        if (r[side].records.length !== 1) ctx.addIssue({ code: "custom", message: "a CNAME has exactly one value", path: [side, "records"] });
+      }
+    }
+  });
+
+const StopGuard = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** An existing role EventBridge Scheduler assumes, allowed rds:StopDBInstance on the instance. */
+    roleArn: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/, { error: "must be an IAM role ARN" }).optional(),
+    scheduleName: z.string().regex(/^[0-9A-Za-z_.-]{1,64}$/, { error: "must be 1-64 of 0-9A-Za-z_.-" }).optional(),
+    groupName: z.string().min(1).default("default"),
+    scheduleExpression: z.string().regex(/^(rate|cron)\(.+\)$/, { error: "must be rate(...) or cron(...)" }).default("rate(1 day)"),
+  })
+  .strict()
+  .superRefine((g, ctx) => {
+    if (g.enabled && !g.roleArn) ctx.addIssue({ code: "custom", message: "is required when the stop guard is enabled", path: ["roleArn"] });
+  });
+
+/** RDS instance identifiers: letter first, letters/digits/hyphens, no `--`, no trailing `-` (RDS API). */
+const rdsIdentifier = z.string().regex(/^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)$/, { error: "must be an RDS identifier (letter first, letters, digits, single hyphens)" });
+
+const Rds = z
+  .object({
+    instanceId: rdsIdentifier,
+    /** Defaults to `aws:region`. */
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { error: "must be an AWS region such as ap-northeast-2" }).optional(),
+    finalSnapshot: z.boolean().default(true),
+    snapshotPrefix: rdsIdentifier.default("rollback-final"),
+    pollIntervalSeconds: z.number().int().min(1).default(30),
+    timeoutMinutes: z.number().int().min(1).default(60),
+    stopGuard: StopGuard.prefault({}),
+  })
+  .strict();
+
+const HealthCheck = z
+  .object({
+    intervalSeconds: z.number().int().min(1).default(10),
+    timeoutSeconds: z.number().int().min(1).default(5),
+    retries: z.number().int().min(1).default(5),
+    startPeriodSeconds: seconds.default(30),
+  })
+  .strict();
+
+const IdcMysql = z
+  .object({
+    /** The IDC docker daemon, e.g. `ssh://deploy@idc-db-1` (docker's own DOCKER_HOST syntax). */
+    dockerHost: z.string().regex(/^(unix|tcp|ssh|npipe):\/\/.+$/, { error: "must be a docker host URL (unix://, tcp:// or ssh://)" }),
+    sshOpts: z.array(z.string()).optional(),
+    image: z.string().min(1).default("mysql:8.0"),
+    containerName: name("container name"),
+    /** An existing docker volume holding the data directory; referenced, never created or removed. */
+    dataVolume: name("docker volume name"),
+    dataPath: absolutePath.default("/var/lib/mysql"),
+    hostPort: port.default(3306),
+    restart: z.enum(["no", "on-failure", "always", "unless-stopped"]).default("unless-stopped"),
+    healthCheck: HealthCheck.prefault({}),
+    waitTimeoutSeconds: z.number().int().min(1).default(300),
+    restartIfUnhealthy: z.boolean().default(true),
+  })
+  .strict();
+
+/** scripts/health.ts flags, run against the live database after the nginx switch. */
+const Health = z
+  .object({
+    /** Fail when the live database is read_only: a rollback target must take writes. */
+    expectWritable: z.boolean().default(true),
+    http: z.array(z.url({ error: "must be an http(s) URL" })).default([]),
+    expectStatus: z.number().int().min(100).max(599).optional(),
+    expectBody: z.string().optional(),
+    maxLatencyMs: z.number().int().min(1).optional(),
+    canaryTable: tableName.optional(),
+    createCanary: z.boolean().default(false),
+    disks: z.array(absolutePath).default([]),
+    minDiskFreePct: z.number().min(0).max(100).optional(),
+    minMemFreeMb: z.number().min(0).optional(),
+  })
+  .strict();
+
+const Runbook = z
+  .object({
+    tables: z.array(tableName).optional(),
+    exclude: z.array(tableName).optional(),
+    chunkSize: z.number().int().min(1).optional(),
+    drainTimeoutSeconds: seconds.default(120),
+    drainKill: z.boolean().default(false),
+    backupPaths: z.array(z.string().min(1)).min(1),
+    backupMaxAgeHours: z.number().positive().default(24),
+    health: Health.prefault({}),
+    /** Each run writes `<timelineDir>/<runId>/timeline.jsonl` and its report next to it. */
+    timelineDir: z.string().min(1).default(".rollback"),
+  })
+  .strict();
+
+/** Every project key, in the order Pulumi.yaml lists them. */
+export const ConfigSchema = z
+  .object({
+    target: z.enum(["idc", "aws"]),
+    idc: Endpoint,
+    aws: Endpoint,
+    nginx: Nginx,
+    connectionSecret: ConnectionSecret,
+    route53: Route53,
+    rds: Rds,
+    idcMysql: IdcMysql,
+    runbook: Runbook,
+    thresholds: ThresholdsSchema.prefault({}),
+    contacts: ContactsSchema,
+    // lib/contacts.ts keeps the webhook URL a plain string; here it becomes a secret Output.
+    notifications: NotificationsSchema.prefault({}).transform((n) => ({ ...n, webhookUrl: n.webhookUrl === undefined ? undefined : pulumi.secret(n.webhookUrl) })),
+  })
+  .strict();
+
+export type ParsedConfig = z.output<typeof ConfigSchema>;
+/** The config the program uses: parsed, with `rds.region` resolved (it defaults to `aws:region`). */
+export type RollbackConfig = Omit<ParsedConfig, "rds"> & { readonly rds: ParsedConfig["rds"] & { readonly region: string } };
+export type ConfigKey = keyof ParsedConfig;
+export const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as ConfigKey[];
+
+/** Leaves that hold secrets, as `--path` keys (for hints and the plain-text leak test). */
+export const SECRET_PATHS = ["idc.password", "aws.password", "nginx.connection.privateKey", "nginx.connection.password", "notifications.webhookUrl"] as const;
+
+export type Endpoint = RollbackConfig["idc"];
+export type NginxConfig = RollbackConfig["nginx"];
+export type ConnectionConfig = NginxConfig["connection"];
