@@ -49,6 +49,8 @@ export const SYSTEM_USERS: readonly string[] = ["system user", "event_scheduler"
 /** Commands of threads that are not application work: background daemons and replicas reading the binlog. */
 const SYSTEM_COMMANDS = new Set(["Daemon", "Binlog Dump", "Binlog Dump GTID", "Slave_IO", "Slave_SQL", "Slave_worker"]);
 const STATEMENT_PREFIX = 100;
+/** A little more than InnoDB's INNODB_TRX cache lifetime (100 ms). */
+const TRX_CACHE_MS = 150;
 
 /** Which sessions block a drain. Pure: tested on rows without a server. */
 export function findBlockers(sessions: readonly Session[], ignoreUsers: readonly string[] = SYSTEM_USERS): Blocker[] {
@@ -188,8 +190,18 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
   const deadline = started + opts.timeoutS * 1000;
   const c = await connect(opts.dsn);
   try {
-    const look = async () => findBlockers(await listSessions(c, server), ignore);
-    let polls = 1;
+    let polls = 0;
+    const look = async () => {
+      polls++;
+      const found = findBlockers(await listSessions(c, server), ignore);
+      if (found.length > 0) return found;
+      // InnoDB serves INNODB_TRX from a cache refreshed at most every 100 ms
+      // (TRX_I_S_CACHE_MIN_REFRESH_TIME), so "nothing open" may be a stale snapshot taken before
+      // a transaction began. Only a second empty look, after the cache expired, counts.
+      await sleep(TRX_CACHE_MS);
+      polls++;
+      return findBlockers(await listSessions(c, server), ignore);
+    };
     let blockers = await look();
     const initialBlockers = blockers.length;
     let lastLog = 0;
@@ -200,7 +212,6 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
       }
       await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now())));
       blockers = await look();
-      polls++;
     }
     const waitedMs = Date.now() - started;
     const report = { server, waitedMs, timeoutS: opts.timeoutS, initialBlockers };
