@@ -190,18 +190,24 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
   const deadline = started + opts.timeoutS * 1000;
   const c = await connect(opts.dsn);
   try {
+    // InnoDB serves INNODB_TRX from a cache that it refreshes only when nobody has read it for
+    // 100 ms (TRX_I_S_CACHE_MIN_REFRESH_TIME, counted from the last read): polling faster than
+    // that reads one stale snapshot forever, and any read may return what another client's
+    // read cached. So reads are spaced TRX_CACHE_MS apart, "nothing open" is believed only when
+    // a second read says it too, and the sessions to kill come from a read made just before.
     let polls = 0;
-    const look = async () => {
-      polls++;
-      const found = findBlockers(await listSessions(c, server), ignore);
-      if (found.length > 0) return found;
-      // InnoDB serves INNODB_TRX from a cache refreshed at most every 100 ms
-      // (TRX_I_S_CACHE_MIN_REFRESH_TIME), so "nothing open" may be a stale snapshot taken before
-      // a transaction began. Only a second empty look, after the cache expired, counts.
-      await sleep(TRX_CACHE_MS);
+    let lastRead = 0;
+    const read = async () => {
+      await sleep(lastRead + TRX_CACHE_MS - Date.now());
+      lastRead = Date.now();
       polls++;
       return findBlockers(await listSessions(c, server), ignore);
     };
+    const look = async () => {
+      const found = await read();
+      return found.length > 0 ? found : read();
+    };
+
     let blockers = await look();
     const initialBlockers = blockers.length;
     let lastLog = 0;
@@ -210,17 +216,18 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
         log(`drain: ${blockers.length} open (${describeBlocker(blockers[0])}), ${Math.ceil((deadline - Date.now()) / 1000)}s left`);
         lastLog = Date.now();
       }
-      await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now())));
+      await sleep(Math.min(pollMs, deadline - Date.now()));
       blockers = await look();
     }
-    const waitedMs = Date.now() - started;
-    const report = { server, waitedMs, timeoutS: opts.timeoutS, initialBlockers };
+    if (blockers.length > 0 && opts.kill) blockers = await look();
+    const report = { server, timeoutS: opts.timeoutS, initialBlockers };
     if (blockers.length === 0) {
+      const waitedMs = Date.now() - started;
       log(`drain: no open transaction on ${server} after ${polls} look(s), ${waitedMs} ms`);
-      return { ok: true, drained: true, polls, blockers: [], killed: [], remaining: [], ...report };
+      return { ok: true, drained: true, polls, waitedMs, blockers: [], killed: [], remaining: [], ...report };
     }
     for (const b of blockers) log(`drain: still open after ${opts.timeoutS}s: ${describeBlocker(b)}`);
-    if (!opts.kill) return { ok: false, drained: false, polls, blockers, killed: [], remaining: blockers, ...report };
+    if (!opts.kill) return { ok: false, drained: false, polls, waitedMs: Date.now() - started, blockers, killed: [], remaining: blockers, ...report };
 
     const killed: KillResult[] = [];
     for (const b of blockers) {
@@ -235,7 +242,7 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
       await sleep(pollMs);
       remaining = await look();
     }
-    return { ok: remaining.length === 0, drained: false, polls, blockers, killed, remaining, ...report, waitedMs: Date.now() - started };
+    return { ok: remaining.length === 0, drained: false, polls, waitedMs: Date.now() - started, blockers, killed, remaining, ...report };
   } finally {
     await c.end().catch(() => undefined);
   }
@@ -246,5 +253,5 @@ export function describeBlocker(b: Blocker): string {
 }
 
 function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
 }

@@ -31,8 +31,6 @@ async function session(): Promise<Connection> {
   return c;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 describe("drain on a real MariaDB", () => {
   it("passes at once when only idle pooled sessions are connected", async () => {
     await session(); // idle, no transaction: what a connection pool keeps open
@@ -61,7 +59,6 @@ describe("drain on a real MariaDB", () => {
     await idleInTrx.query("INSERT INTO orders VALUES (10, 99.00)");
     const running = await session();
     const runningQuery = running.query("SELECT SLEEP(30) AS slept /* report */").catch(() => undefined);
-    await sleep(1_200);
 
     const run = await runScript("drain", ["--timeout", "1", "--poll-ms", "100", "--json"], { DATABASE_URL: db.url("shop") });
 
