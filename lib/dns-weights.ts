@@ -53,7 +53,7 @@ export function validateWeightSteps(steps: readonly WeightStep[], subject: strin
 /**
  * The weights of the IDC and AWS records for `target` at 1-based `step` of `weightSteps`
  * (the last step when `step` is undefined: a rollback is a full flip unless told otherwise).
- * `where` prefixes the subject of errors, e.g. `rollback:route53`.
+ * `where` prefixes the subject of errors, e.g. `route53` gives `route53.weightSteps[0].target`.
  */
 export function dnsWeights(
   target: Side,
@@ -61,10 +61,11 @@ export function dnsWeights(
   where = "route53",
 ): DnsWeights {
   const { weightSteps, step } = plan;
-  validateWeightSteps(weightSteps, `${where}.weightSteps`);
+  const at = (key: string) => (where ? `${where}.${key}` : key);
+  validateWeightSteps(weightSteps, at("weightSteps"));
   const n = step ?? weightSteps.length;
   if (!Number.isInteger(n) || n < 1 || n > weightSteps.length) {
-    throw new RollbackError("DNS_WEIGHTS_INVALID", `${where}.step`, `${String(step)} is not a step of weightSteps (1-${weightSteps.length})`);
+    throw new RollbackError("DNS_WEIGHTS_INVALID", at("step"), `${String(step)} is not a step of weightSteps (1-${weightSteps.length})`);
   }
   const { target: t, source: s } = weightSteps[n - 1];
   return target === "idc" ? { idc: t, aws: s } : { idc: s, aws: t };

@@ -72,23 +72,19 @@ function describeIssue(issue: z.core.$ZodIssue): Problem {
   const path = keyPath(issue.path);
   const subject = `${NAMESPACE}:${path}`;
   const isSecret = (SECRET_PATHS as readonly string[]).includes(path);
+  const required = issue.input === undefined && (issue.code === "invalid_type" || issue.code === "invalid_value" || issue.code === "invalid_union");
+  if (required) {
+    const expected = issue.code === "invalid_type" ? issue.expected : "value";
+    return { subject, problem: "is required", hint: `pulumi config set${isSecret ? " --secret" : ""} --path '${path}' <${expected}>` };
+  }
   switch (issue.code) {
     case "invalid_type":
-      if (issue.input === undefined) {
-        return {
-          subject,
-          problem: "is required",
-          hint: `pulumi config set${isSecret ? " --secret" : ""} --path '${path}' <${issue.expected}>`,
-        };
-      }
       return { subject, problem: `must be ${article(issue.expected)}` };
     case "invalid_value":
       // Only enum-like keys produce this; none of them is a secret, so echoing the input is safe.
       return { subject, problem: `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")} (got ${JSON.stringify(issue.input)})` };
     case "unrecognized_keys":
       return { subject: `${NAMESPACE}:${keyPath([...issue.path, issue.keys[0]])}`, problem: "is not a known key", hint: "check the spelling against Pulumi.yaml" };
-    case "invalid_union":
-      return { subject, problem: issue.message };
     case "too_small":
     case "too_big":
       return { subject, problem: boundProblem(issue) };

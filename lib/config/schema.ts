@@ -20,18 +20,25 @@ const name = (what: string) =>
 const absolutePath = z.string().regex(/^\/[^\0\n]*$/, { error: "must be an absolute path" });
 const port = z.number().int().min(1).max(65535);
 const seconds = z.number().int().min(0);
-const hostPort = z.string().superRefine((v, ctx) => refineWith(ctx, () => parseHostPort(v, "")));
+const hostPort = z.string().superRefine((v, ctx) => refineWith(ctx, () => parseHostPort(v, ""), []));
 /** Table names reach command lines (quoted); keep them to what MySQL names look like. */
 const tableName = z.string().regex(/^[A-Za-z0-9_$]+(\.[A-Za-z0-9_$]+)?$/, { error: "must be a table name (db.table or table)" });
 
-/** Runs a validator from the shared library and turns its RollbackError into an issue. */
-function refineWith(ctx: z.RefinementCtx, check: () => void, path: PropertyKey[] = []): void {
+/**
+ * Runs a validator from the shared library and turns its RollbackError into an issue: at
+ * `path` when given, else at the path its subject names (`weightSteps[0].target`).
+ */
+function refineWith(ctx: z.RefinementCtx, check: () => void, path?: PropertyKey[]): void {
   try {
     check();
   } catch (e) {
     if (!isRollbackError(e)) throw e;
-    ctx.addIssue({ code: "custom", message: e.problem + (e.hint ? ` (${e.hint})` : ""), path });
+    ctx.addIssue({ code: "custom", message: e.problem + (e.hint ? ` (${e.hint})` : ""), path: path ?? subjectPath(e.subject) });
   }
+}
+
+function subjectPath(subject: string): PropertyKey[] {
+  return [...subject.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((m) => (m[2] !== undefined ? Number(m[2]) : m[1]));
 }
 
 /** A MySQL endpoint the runbook connects to; `password` is a secret leaf. */
@@ -67,7 +74,7 @@ const SshConnection = z
 
 /** How command resources reach a host: on the Pulumi runner itself, or over SSH. */
 const Connection = z.discriminatedUnion("mode", [z.object({ mode: z.literal("local") }).strict(), SshConnection], {
-  error: 'mode must be "local" or "ssh"',
+  error: 'must be "local" or "ssh"',
 });
 
 const Nginx = z
@@ -128,7 +135,7 @@ const Route53 = z
   .strict()
   .superRefine((r, ctx) => {
     // Weight ranges and the step index are checked by the same function that computes them.
-    refineWith(ctx, () => dnsWeights("idc", r, ""), []);
+    refineWith(ctx, () => dnsWeights("idc", r, ""));
     if (r.idc.setIdentifier === r.aws.setIdentifier) {
       ctx.addIssue({ code: "custom", message: "must differ from aws.setIdentifier", path: ["idc", "setIdentifier"] });
     }
