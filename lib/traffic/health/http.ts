@@ -1,4 +1,4 @@
-import { RollbackError } from "../../errors";
+import { RollbackError, messageOf } from "../../errors";
 import { CheckResult, timed } from "./check";
 
 export interface HttpCheckOptions {
@@ -39,6 +39,16 @@ export function redactUrl(text: string): string {
 
 const BODY_EVIDENCE = 200;
 
+/** fetch refuses URLs with user:password (WHATWG fetch); send them as a Basic Authorization header instead. */
+function basicAuth(text: string): { url: string; headers: Record<string, string> } {
+  const u = new URL(text);
+  if (!u.username && !u.password) return { url: text, headers: {} };
+  const credentials = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
+  u.username = "";
+  u.password = "";
+  return { url: u.toString(), headers: { authorization: `Basic ${Buffer.from(credentials).toString("base64")}` } };
+}
+
 /**
  * One GET: status, latency to the last body byte, expected text. Redirects are not followed: a
  * health endpoint that redirects (to a login page, say) is not the endpoint that was asked for.
@@ -47,8 +57,17 @@ export function checkHttp(opts: HttpCheckOptions): Promise<CheckResult> {
   return timed("http", redactUrl(opts.url), async () => {
     const timeoutMs = Math.max(10_000, (opts.maxLatencyMs ?? 0) * 2);
     const started = performance.now();
-    const res = await fetch(opts.url, { redirect: "manual", signal: AbortSignal.timeout(timeoutMs) });
-    const body = await res.text();
+    const { url, headers } = basicAuth(opts.url);
+    let res: Response;
+    let body: string;
+    try {
+      res = await fetch(url, { headers, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) });
+      body = await res.text();
+    } catch (e) {
+      // undici says only "fetch failed"; the reason (ECONNREFUSED, a TLS error, DNS) is its cause.
+      const cause = (e as { cause?: unknown }).cause;
+      throw new Error(cause ? `${messageOf(e)}: ${messageOf(cause)}` : messageOf(e));
+    }
     const latencyMs = Math.round(performance.now() - started);
     const statusOk = opts.expectStatus !== undefined ? res.status === opts.expectStatus : res.status >= 200 && res.status < 300;
     const bodyOk = opts.expectBody === undefined || body.includes(opts.expectBody);
