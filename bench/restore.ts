@@ -1,0 +1,170 @@
+/**
+ * Restore benchmark (issue 4): a database of --rows rows (default 1,000,000) in four tables, a
+ * foreign key between two of them, on a throw-away MariaDB.
+ *   1. dump it once with mariadb-dump into one .sql; time `mariadb <db> < dump.sql` into a fresh db
+ *   2. back it up with createBackup; time restoreBackup of that backup into a fresh db
+ *      (default --jobs, then --jobs 1 to show what parallel loading adds)
+ *   3. for the create side: mariadb-dump > file vs createBackup vs a mysql2 stream of every row
+ *      formatted as INSERT text (what a mysql2-based dumper would have to do)
+ * Both restores are checked equal to the source (CHECKSUM TABLE). Prints figures, not a test.
+ *
+ *   npx tsx bench/restore.ts [--rows N] [--rounds N] [--json]
+ */
+import { spawn } from "node:child_process";
+import { createReadStream } from "node:fs";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { createWriteStream } from "node:fs";
+import { createConnection, format } from "mysql2";
+import type { RowDataPacket } from "mysql2/promise";
+import { numberFlag, parseCli } from "../lib/cli";
+import { ident } from "../lib/mysql";
+import { LocalServer, startLocalServer } from "../lib/sandbox/mariadb";
+import { createBackup, restoreBackup } from "../lib/backup";
+import { DUMP_FLAGS } from "../lib/backup/create";
+
+const { values } = parseCli(process.argv.slice(2), { rows: { type: "string" }, rounds: { type: "string" }, json: { type: "boolean" } });
+const ROWS = numberFlag(values.rows, "rows", 1_000_000, 1000);
+const ROUNDS = numberFlag(values.rounds, "rounds", 1, 1);
+
+/** Shares of the rows: orders (child of customers) is half of everything, as in a typical OLTP schema. */
+const SHAPE = { customers: 0.1, orders: 0.5, events: 0.3, products: 0.1 } as const;
+
+function n(table: keyof typeof SHAPE): number {
+  return Math.round(ROWS * SHAPE[table]);
+}
+
+async function seed(server: LocalServer): Promise<void> {
+  const c = n("customers");
+  await server.exec(
+    "CREATE DATABASE app",
+    "CREATE TABLE app.customers (id INT PRIMARY KEY, email VARCHAR(64) NOT NULL UNIQUE, name VARCHAR(64), created_at DATETIME NOT NULL, balance DECIMAL(12,2), KEY (created_at))",
+    `CREATE TABLE app.orders (id INT PRIMARY KEY, customer_id INT NOT NULL, total DECIMAL(12,2), status ENUM('new','paid','shipped'),
+       created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, note VARCHAR(100), KEY (status, created_at),
+       CONSTRAINT orders_customer FOREIGN KEY (customer_id) REFERENCES app.customers (id))`,
+    "CREATE TABLE app.events (id BIGINT PRIMARY KEY, kind VARCHAR(20), payload JSON, at DATETIME(6))",
+    "CREATE TABLE app.products (id INT PRIMARY KEY, sku VARCHAR(32) NOT NULL UNIQUE, name VARCHAR(64), price DECIMAL(10,2), tag VARBINARY(16))",
+    `INSERT INTO app.customers SELECT seq, CONCAT('user', seq, '@example.com'), CONCAT('Name ', seq), '2024-01-01' + INTERVAL seq MINUTE, seq / 7 FROM seq_1_to_${c}`,
+    `INSERT INTO app.orders SELECT seq, 1 + seq % ${c}, seq / 3, ELT(1 + seq % 3, 'new', 'paid', 'shipped'), '2024-01-01' + INTERVAL seq SECOND, CONCAT('order note ', seq) FROM seq_1_to_${n("orders")}`,
+    `INSERT INTO app.events SELECT seq, ELT(1 + seq % 4, 'click', 'view', 'buy', 'exit'), JSON_OBJECT('n', seq, 's', MD5(seq)), '2024-01-01' + INTERVAL seq * 1000 MICROSECOND FROM seq_1_to_${n("events")}`,
+    `INSERT INTO app.products SELECT seq, CONCAT('SKU-', seq), CONCAT('Product ', seq), seq / 100, UNHEX(MD5(seq)) FROM seq_1_to_${n("products")}`,
+  );
+}
+
+function run(cmd: string, args: string[], io: { stdin?: string; stdout?: string } = {}): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["pipe", io.stdout ? "pipe" : "ignore", "inherit"] });
+    child.once("error", reject);
+    const done = new Promise<void>((res, rej) => child.once("close", (code) => (code === 0 ? res() : rej(new Error(`${cmd} exited with ${code}`)))));
+    const feed = io.stdin ? pipeline(createReadStream(io.stdin), child.stdin!) : (child.stdin!.end(), Promise.resolve());
+    const drain = io.stdout ? pipeline(child.stdout!, createWriteStream(io.stdout)) : Promise.resolve();
+    Promise.all([feed, drain, done]).then(() => resolve(), reject);
+  });
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t) / 1e9;
+}
+
+async function checksums(server: LocalServer, db: string): Promise<string> {
+  const c = await server.admin();
+  try {
+    const [rows] = await c.query<RowDataPacket[]>(`CHECKSUM TABLE ${Object.keys(SHAPE).map((t) => `${ident(db)}.${ident(t)}`).join(", ")}`);
+    return rows.map((r) => String(r.Checksum)).join(",");
+  } finally {
+    await c.end();
+  }
+}
+
+/** What a mysql2-based dumper would do: stream every row and format it as INSERT text (not written). */
+async function mysql2Stream(server: LocalServer): Promise<number> {
+  const d = server.dsn("app");
+  const c = createConnection({ host: d.host, port: d.port, user: d.user, database: d.database, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true });
+  try {
+    return await timed(async () => {
+      for (const table of Object.keys(SHAPE)) {
+        await new Promise<void>((resolve, reject) => {
+          c.query(`SELECT * FROM ${ident(table)}`)
+            .stream()
+            .on("data", (row: Record<string, never>) => format("(?)", [Object.values(row)]))
+            .on("end", () => resolve())
+            .on("error", reject);
+        });
+      }
+    });
+  } finally {
+    c.end();
+  }
+}
+
+async function main(): Promise<void> {
+  const server = await startLocalServer({ name: "bench-restore", bufferPoolMb: 768 });
+  const work = await mkdtemp(join(tmpdir(), "bench-restore-"));
+  const client = ["--host=127.0.0.1", `--port=${server.port}`, "--user=root"];
+  try {
+    process.stderr.write(`seeding ${ROWS} rows...\n`);
+    await seed(server);
+    const source = await checksums(server, "app");
+    const dumpFile = join(work, "dump.sql");
+    const dumpS = await timed(() => run("mariadb-dump", [...client, ...DUMP_FLAGS, "app"], { stdout: dumpFile }));
+    const backupDir = join(work, "backup");
+    const createS = await timed(() => createBackup({ dsn: server.dsn("app"), out: backupDir, quiet: true }));
+    const mysql2S = await mysql2Stream(server);
+    const sizes = { dumpBytes: (await stat(dumpFile)).size };
+
+    const rounds: Array<{ plainS: number; oursS: number; oursJobs1S: number; phases: Record<string, number> }> = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      const plainDb = `plain_${i}`;
+      const plainS = await timed(async () => {
+        await server.exec(`CREATE DATABASE ${plainDb}`);
+        await run("mariadb", [...client, plainDb], { stdin: dumpFile });
+      });
+      let phases = {};
+      const oursS = await timed(async () => {
+        phases = (await restoreBackup({ dsn: server.dsn(`ours_${i}`), path: backupDir, quiet: true })).phasesMs;
+      });
+      const oursJobs1S = await timed(() => restoreBackup({ dsn: server.dsn(`serial_${i}`), path: backupDir, quiet: true, jobs: 1 }));
+      for (const db of [plainDb, `ours_${i}`, `serial_${i}`]) {
+        if ((await checksums(server, db)) !== source) throw new Error(`${db} differs from the source`);
+        await server.exec(`DROP DATABASE ${db}`);
+      }
+      rounds.push({ plainS, oursS, oursJobs1S, phases });
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const plainS = median(rounds.map((r) => r.plainS));
+    const oursS = median(rounds.map((r) => r.oursS));
+    const result = {
+      rows: ROWS,
+      rounds,
+      restore: { plainMariadbS: plainS, oursS, oursJobs1S: median(rounds.map((r) => r.oursJobs1S)), ratio: oursS / plainS },
+      create: { mariadbDumpToFileS: dumpS, createBackupS: createS, mysql2StreamAndFormatS: mysql2S, ...sizes },
+    };
+    const f = (s: number) => `${s.toFixed(2)} s`;
+    process.stderr.write(
+      [
+        `rows: ${ROWS} (customers ${n("customers")}, orders ${n("orders")} -> customers, events ${n("events")}, products ${n("products")})`,
+        `restore  mariadb < dump.sql:            ${f(plainS)}`,
+        `restore  restoreBackup (default jobs):  ${f(oursS)}   ratio ours/plain = ${(oursS / plainS).toFixed(2)}`,
+        `restore  restoreBackup --jobs 1:        ${f(result.restore.oursJobs1S)}`,
+        `restore  phases (ms, last round):       ${JSON.stringify(rounds.at(-1)!.phases)}`,
+        `create   mariadb-dump > dump.sql:       ${f(dumpS)} (${(sizes.dumpBytes / 1_048_576).toFixed(1)} MB)`,
+        `create   createBackup:                  ${f(createS)}`,
+        `create   mysql2 stream + INSERT format: ${f(mysql2S)} (rows formatted, nothing written)`,
+        "",
+      ].join("\n"),
+    );
+    if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
+  } finally {
+    await rm(work, { recursive: true, force: true });
+    await server.stop();
+  }
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench failed: ${(e as Error).message}\n`);
+  process.exitCode = 2;
+});

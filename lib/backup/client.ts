@@ -1,0 +1,118 @@
+import { ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { promisify } from "node:util";
+import { Dsn } from "../dsn";
+import { RollbackError, isRollbackError, messageOf } from "../errors";
+
+/** The MariaDB client tools (override for a MySQL client install or a non-PATH location). */
+export const DUMP_BIN = process.env.MARIADB_DUMP ?? "mariadb-dump";
+export const CLIENT_BIN = process.env.MARIADB_CLIENT ?? "mariadb";
+
+/** Quotes an option-file value: the client unescapes \\ \" \n; `#` inside quotes is not a comment. */
+function optionValue(v: string): string {
+  return `"${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
+}
+
+/**
+ * The `[client]` section for a DSN. It is read through --defaults-extra-file, so the password
+ * never appears in argv (visible to every user in `ps`) nor in the environment of children;
+ * the machine's own option files (e.g. TLS settings for the IDC server) still apply.
+ */
+export function clientConfig(d: Dsn): string {
+  return [
+    "[client]",
+    `host=${optionValue(d.host)}`,
+    `port=${d.port}`,
+    `user=${optionValue(d.user)}`,
+    `password=${optionValue(d.password)}`,
+    // With host=localhost the client would use the socket and ignore the port.
+    "protocol=TCP",
+    "",
+  ].join("\n");
+}
+
+/** Runs `fn` with a 0600 option file in a 0700 temp dir; both are removed afterwards, whatever happens. */
+export async function withClientConfig<T>(d: Dsn, fn: (cnf: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), "rollback-client-"));
+  const cnf = join(dir, "client.cnf");
+  try {
+    await writeFile(cnf, clientConfig(d), { mode: 0o600 });
+    return await fn(cnf);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** `mariadb-dump --version` → "mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB, ...". */
+export async function toolVersion(bin: string): Promise<string> {
+  try {
+    const { stdout } = await promisify(execFile)(bin, ["--version"]);
+    return stdout.trim();
+  } catch (e) {
+    throw new RollbackError("TOOL_MISSING", bin, messageOf(e), "install mariadb-client (or set MARIADB_DUMP / MARIADB_CLIENT)");
+  }
+}
+
+/** Keeps the last few KB of a child's stderr: enough for the error, bounded for a chatty tool. */
+function stderrTail(child: ChildProcess, limit = 8192): () => string {
+  let text = "";
+  child.stderr?.setEncoding("utf8");
+  child.stderr?.on("data", (s: string) => {
+    text = (text + s).slice(-limit);
+  });
+  return () => text.trim();
+}
+
+export interface Spawned {
+  readonly child: ChildProcess;
+  /** Resolves when the tool exits 0; rejects with its stderr (naming `subject`) otherwise. */
+  readonly exited: Promise<void>;
+  readonly stderr: () => string;
+}
+
+/**
+ * Starts a client tool with the option file first (the tools require it in first position).
+ * `feed`: we write its stdin (mariadb); `read`: we read its stdout (mariadb-dump).
+ */
+export function spawnTool(bin: string, cnf: string, args: readonly string[], subject: string, io: "feed" | "read"): Spawned {
+  const child = spawn(bin, [`--defaults-extra-file=${cnf}`, ...args], { stdio: io === "feed" ? ["pipe", "ignore", "pipe"] : ["ignore", "pipe", "pipe"] });
+  const stderr = stderrTail(child);
+  const exited = new Promise<void>((resolve, reject) => {
+    child.once("error", (e) => reject(new RollbackError("TOOL_MISSING", bin, messageOf(e), "install mariadb-client (or set MARIADB_DUMP / MARIADB_CLIENT)")));
+    child.once("close", (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new RollbackError("TOOL_FAILED", subject, `${bin} ${signal ? `killed by ${signal}` : `exited with ${code}`}: ${stderr().split("\n").slice(-3).join(" | ") || "no message"}`));
+    });
+  });
+  return { child, exited, stderr };
+}
+
+/**
+ * Feeds a SQL stream to `mariadb --database=<db>`. The tool's own error wins over the broken
+ * pipe it causes; an error of the input (e.g. a corrupt gzip) wins over both.
+ */
+export async function runSql(cnf: string, database: string, input: Readable, subject: string, signal?: AbortSignal): Promise<void> {
+  const tool = spawnTool(CLIENT_BIN, cnf, ["--batch", "--max-allowed-packet=1G", `--database=${database}`], subject, "feed");
+  const abort = () => tool.child.kill("SIGTERM");
+  signal?.addEventListener("abort", abort, { once: true });
+  try {
+    const [fed, ran] = await Promise.allSettled([pipeline(input, tool.child.stdin!), tool.exited]);
+    if (signal?.aborted) throw new RollbackError("ABORTED", subject, "interrupted");
+    if (fed.status === "rejected" && !isBrokenPipe(fed.reason)) {
+      throw isRollbackError(fed.reason) ? fed.reason : new RollbackError("BACKUP_FILE_BAD", subject, messageOf(fed.reason));
+    }
+    if (ran.status === "rejected") throw ran.reason;
+    if (fed.status === "rejected") throw fed.reason;
+  } finally {
+    signal?.removeEventListener("abort", abort);
+  }
+}
+
+function isBrokenPipe(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code === "EPIPE" || code === "ERR_STREAM_PREMATURE_CLOSE" || code === "ERR_STREAM_DESTROYED";
+}

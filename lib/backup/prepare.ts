@@ -1,0 +1,85 @@
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import { RollbackError } from "../errors";
+import { MANIFEST, Manifest, readManifest, sha256File } from "./manifest";
+import { scanFile } from "./read-dump";
+import { Candidate, judgeDump, readDumpSidecar, verifyCandidate } from "./verify";
+import { BackupWriter } from "./writer";
+
+/** A backup ready to load: our layout on disk (the backup itself, or a plain dump split into a temp dir). */
+export interface PreparedBackup {
+  readonly dir: string;
+  readonly manifest: Manifest;
+  readonly candidate: Candidate;
+  readonly cleanup: () => Promise<void>;
+}
+
+function refuse(c: Candidate): never {
+  throw new RollbackError("BACKUP_INVALID", c.path, c.reasons.join("; "), "nothing was changed; `backup.ts verify` lists other candidates");
+}
+
+/**
+ * A plain mysqldump file, verified and split in one read: checksum against its sidecar,
+ * trailer, tables — then laid out like our backups so one restore path serves both.
+ * Dumps of several databases, or ones setting GTID_PURGED, are refused: loading either into
+ * one target database would do something else than the file says.
+ */
+async function splitPlainDump(file: string, maxAgeHours: number | undefined): Promise<PreparedBackup> {
+  const expected = await readDumpSidecar(file);
+  const dir = await mkdtemp(join(tmpdir(), "rollback-restore-split-"));
+  const cleanup = () => rm(dir, { recursive: true, force: true });
+  try {
+    const writer = new BackupWriter(dir, 1);
+    const [{ sha256 }, scan, st] = await Promise.all([sha256File(file), scanFile(file, writer.accept, () => writer.flush()), stat(file)]);
+    const now = new Date();
+    const judged = judgeDump(file, expected, sha256, scan, { maxAgeHours }, st.mtime, now);
+    const name = basename(file);
+    if (scan.facts.databases.length > 0) judged.reasons.push(`${name}: holds ${scan.facts.databases.length} database(s) (made with --databases): restore one database per dump`);
+    if (scan.facts.setsGtidPurged) judged.reasons.push(`${name}: sets GTID_PURGED (mysqldump --set-gtid-purged=ON): re-dump with --set-gtid-purged=COMMENTED`);
+    if (judged.reasons.length > 0) {
+      writer.abort();
+      refuse({ ...judged, valid: false });
+    }
+    const { files, tables } = await writer.finish(scan.facts, now);
+    const takenAt = judged.createdAt ?? now.toISOString();
+    const manifest: Manifest = {
+      format: "idc-rollback-backup",
+      version: 1,
+      database: scan.facts.database ?? name.replace(/\.sql(\.gz)?$/, ""),
+      charset: null,
+      server: { host: "", port: 0, hostname: null, version: scan.facts.serverVersion ?? "unknown", versionComment: null, timeZone: null },
+      tool: { name: scan.facts.tool ?? "unknown", version: "" },
+      options: [],
+      startedAt: takenAt,
+      finishedAt: takenAt,
+      binlog: scan.facts.binlog,
+      gtid: scan.facts.gtid,
+      tzUtc: scan.facts.tzUtc,
+      tables,
+      views: scan.facts.views,
+      files,
+      notes: judged.notes,
+    };
+    return { dir, manifest, candidate: judged, cleanup };
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}
+
+/**
+ * Checks a backup before anything is touched and refuses an invalid one with every reason.
+ * Our own backups get the quick check here (manifest, sizes, sha256 of every file); the rest
+ * (gzip integrity, trailers, row counts) is checked while loading into staging, before the
+ * swap: the target never sees a file that fails either.
+ */
+export async function prepareBackup(path: string, maxAgeHours?: number): Promise<PreparedBackup> {
+  const st = await stat(path).catch(() => null);
+  if (st?.isFile()) return splitPlainDump(path, maxAgeHours);
+  const candidate = await verifyCandidate(path, st && (await stat(join(path, MANIFEST)).catch(() => null)) ? "backup" : "unknown", { maxAgeHours, deep: false });
+  if (!candidate.valid) refuse(candidate);
+  const read = await readManifest(join(path, MANIFEST));
+  if (!read.manifest) refuse({ ...candidate, valid: false, reasons: read.reasons });
+  return { dir: path, manifest: read.manifest, candidate, cleanup: async () => undefined };
+}

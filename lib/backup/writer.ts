@@ -1,0 +1,163 @@
+import { createHash } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { once } from "node:events";
+import { dirname, join } from "node:path";
+import { Transform, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGzip } from "node:zlib";
+import { DumpFacts, Section } from "./dump-scanner";
+import { ManifestFile, ManifestTable, POST_FILE, SCHEMA_FILE } from "./manifest";
+
+/** mysqldump's trailer format: the client's local time, to the second. */
+export function dumpStamp(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+/** A table's data file name: anything but [A-Za-z0-9_-] percent-encoded, so names map one to one and stay inside data/. */
+export function dataFileFor(table: string): string {
+  const safe = Array.from(Buffer.from(table, "utf8"))
+    .map((b) => (/[A-Za-z0-9_-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, "0")}`))
+    .join("");
+  return `data/${safe}.sql.gz`;
+}
+
+/** A file written through an optional gzip and hashed as its bytes land on disk. */
+class HashedFile {
+  private readonly hash = createHash("sha256");
+  private bytes = 0;
+  private readonly head: Writable;
+  private readonly done: Promise<void>;
+
+  constructor(
+    readonly path: string,
+    absolute: string,
+    gzipLevel: number | null,
+  ) {
+    const tap = new Transform({
+      transform: (chunk: Buffer, _enc, cb) => {
+        this.hash.update(chunk);
+        this.bytes += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    const out = createWriteStream(absolute, { flags: "wx" });
+    if (gzipLevel === null) {
+      this.head = tap;
+      this.done = pipeline(tap, out);
+    } else {
+      const gzip = createGzip({ level: gzipLevel });
+      this.head = gzip;
+      this.done = pipeline(gzip, tap, out);
+    }
+    // Errors surface through write/close; keep an early one from being "unhandled".
+    this.done.catch(() => undefined);
+  }
+
+  async write(bytes: Buffer): Promise<void> {
+    if (!this.head.write(bytes)) await Promise.race([once(this.head, "drain"), this.done]);
+  }
+
+  async close(trailer: string | null): Promise<ManifestFile> {
+    if (trailer !== null) this.head.write(trailer);
+    this.head.end();
+    await this.done;
+    return { path: this.path, bytes: this.bytes, sha256: this.hash.digest("hex") };
+  }
+
+  destroy(): void {
+    this.head.destroy();
+  }
+}
+
+/**
+ * Routes the sections of one dump into the backup layout (see manifest.ts): the header is
+ * copied to the top of every file so each file is a complete session script; structure goes
+ * to schema.sql, each table's data to its own gzip file, everything else to post.sql.
+ * `accept` is the scanner's synchronous callback; `flush` does the (awaited) writing.
+ */
+export class BackupWriter {
+  private readonly header: Buffer[] = [];
+  private readonly queue: Array<[Section, Buffer]> = [];
+  private readonly files: ManifestFile[] = [];
+  private readonly dataFiles = new Map<string, string>();
+  private readonly open = new Map<string, HashedFile>();
+  private data: { table: string; file: HashedFile } | null = null;
+
+  constructor(
+    private readonly dir: string,
+    private readonly gzipLevel: number,
+  ) {}
+
+  readonly accept = (section: Section, bytes: Buffer): void => {
+    this.queue.push([section, bytes]);
+  };
+
+  async flush(): Promise<void> {
+    for (const [section, bytes] of this.queue.splice(0)) await this.route(section, bytes);
+  }
+
+  /** Closes every file; schema.sql and data files get a trailer of their own (post.sql ends with the dump's). */
+  async finish(facts: DumpFacts, now = new Date()): Promise<{ files: ManifestFile[]; tables: ManifestTable[] }> {
+    await this.flush();
+    await this.closeData(now);
+    const trailer = `-- Dump completed on ${dumpStamp(now)}\n`;
+    this.files.unshift(await (await this.file(SCHEMA_FILE, null)).close(trailer));
+    this.files.push(await (await this.file(POST_FILE, null)).close(null));
+    this.open.clear();
+    const tables = [...facts.tables].map(([name, t]) => ({ name, rows: t.rows, file: this.dataFiles.get(name) ?? null }));
+    return { files: this.files, tables };
+  }
+
+  abort(): void {
+    for (const f of this.open.values()) f.destroy();
+    this.data?.file.destroy();
+  }
+
+  private async route(section: Section, bytes: Buffer): Promise<void> {
+    switch (section.kind) {
+      case "header":
+        this.header.push(bytes);
+        return;
+      case "structure":
+        return (await this.file(SCHEMA_FILE, null)).write(bytes);
+      case "post":
+        return (await this.file(POST_FILE, null)).write(bytes);
+      case "data": {
+        const table = section.table as string;
+        if (this.data?.table !== table) {
+          await this.closeData(new Date());
+          const path = dataFileFor(table);
+          this.dataFiles.set(table, path);
+          this.data = { table, file: await this.create(path, this.gzipLevel) };
+        }
+        return this.data.file.write(bytes);
+      }
+    }
+  }
+
+  private async file(path: string, gzipLevel: number | null): Promise<HashedFile> {
+    let f = this.open.get(path);
+    if (!f) {
+      f = await this.create(path, gzipLevel);
+      this.open.set(path, f);
+    }
+    return f;
+  }
+
+  private async create(path: string, gzipLevel: number | null): Promise<HashedFile> {
+    const absolute = join(this.dir, path);
+    await mkdir(dirname(absolute), { recursive: true });
+    const f = new HashedFile(path, absolute, gzipLevel);
+    await f.write(Buffer.concat(this.header));
+    return f;
+  }
+
+  private async closeData(now: Date): Promise<void> {
+    if (!this.data) return;
+    const file = this.data.file;
+    this.data = null;
+    this.files.push(await file.close(`-- Dump completed on ${dumpStamp(now)}\n`));
+  }
+}
