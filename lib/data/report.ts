@@ -1,0 +1,153 @@
+import type { ReplicaReport } from "./replica";
+import type { SchemaDiff } from "./schema-diff";
+
+/**
+ * The reports verify and sync return (and print with --json), and the arithmetic on them.
+ * mismatchPct feeds the R2 "integrity mismatch > 1 %" decision.
+ */
+
+export interface SampleKey {
+  readonly kind: "missing" | "extra" | "changed";
+  /** Key column → value (text decoded, binary as 0x…). */
+  readonly key: Record<string, string>;
+  /** For changed rows: the columns whose bytes differ. */
+  readonly columns?: string[];
+}
+
+export interface VerifyTableReport {
+  readonly table: string;
+  readonly identical: boolean;
+  /** False when the rows could not be compared (table on one side only, different keys). */
+  readonly comparable: boolean;
+  readonly sourceRows: number;
+  readonly targetRows: number;
+  readonly missing: number;
+  readonly extra: number;
+  readonly changed: number;
+  readonly mismatchPct: number;
+  readonly sampleKeys: SampleKey[];
+  readonly schemaDiffs: readonly SchemaDiff[];
+  /** MAX() of the last-update column on each side, when the table has one. */
+  readonly lastUpdate: { column: string; source: string | null; target: string | null } | null;
+  readonly chunks: number;
+  readonly chunksDiffering: number;
+  /**
+   * "proven": no commit on either server while the table was compared; "assumed": the caller
+   * said writes are stopped (--assume-quiet); "changing": commits kept happening, so an
+   * identical result could not be proven (identical is then false).
+   */
+  readonly stability: "proven" | "assumed" | "changing";
+  readonly rounds: number;
+  readonly durationMs: number;
+}
+
+export interface VerifyReport {
+  readonly identical: boolean;
+  readonly mismatchPct: number;
+  readonly rowsCompared: number;
+  readonly source: string;
+  readonly target: string;
+  readonly tables: VerifyTableReport[];
+  readonly replica?: ReplicaReport;
+  readonly durationMs: number;
+}
+
+export interface SyncTableReport {
+  readonly table: string;
+  readonly inserted: number;
+  readonly updated: number;
+  readonly deleted: number;
+  /**
+   * Target rows deleted because they held a unique value (other than the key) that the
+   * source gives to another row; each is rewritten from the source by its own chunk.
+   */
+  readonly displaced: number;
+  /** How changed rows are written (applier.ts); null when the table needed no pass. */
+  readonly strategy: "upsert" | "delete-insert" | null;
+  readonly sampleKeys: SampleKey[];
+  readonly chunks: number;
+  readonly chunksChanged: number;
+  readonly autoIncrement: { source: number | null; target: number | null; raisedTo: number | null } | null;
+  readonly durationMs: number;
+}
+
+export interface IntegrityFinding {
+  readonly constraint: string;
+  readonly table: string;
+  readonly parentTable: string;
+  readonly sourceOrphans: number;
+  readonly targetOrphans: number;
+}
+
+export interface SyncReport {
+  readonly identical: boolean;
+  readonly dryRun: boolean;
+  readonly inserted: number;
+  readonly updated: number;
+  readonly deleted: number;
+  readonly source: string;
+  readonly target: string;
+  readonly tables: SyncTableReport[];
+  /** Foreign keys whose orphan count differs between target and source after the sync. */
+  readonly integrity: IntegrityFinding[];
+  /** Sync passes run (a pass re-syncs what the verify after the previous pass still found). */
+  readonly passes: number;
+  /** Set when this run continued an interrupted one (its counts are included). */
+  readonly resumed: { readonly stateFile: string; readonly startedAt: string } | null;
+  readonly verify: VerifyReport | null;
+  readonly replica?: ReplicaReport;
+  readonly durationMs: number;
+}
+
+/** Mismatching rows as a percentage of all distinct rows (source rows plus target-only rows). */
+export function mismatchPct(missing: number, extra: number, changed: number, sourceRows: number): number {
+  const universe = sourceRows + extra;
+  if (universe === 0) return 0;
+  return Math.round(((missing + extra + changed) / universe) * 100 * 10_000) / 10_000;
+}
+
+export function summarizeVerify(tables: VerifyTableReport[]): Pick<VerifyReport, "identical" | "mismatchPct" | "rowsCompared"> {
+  let missing = 0;
+  let extra = 0;
+  let changed = 0;
+  let sourceRows = 0;
+  for (const t of tables) {
+    missing += t.missing;
+    extra += t.extra;
+    changed += t.changed;
+    sourceRows += t.sourceRows;
+  }
+  return {
+    identical: tables.every((t) => t.identical),
+    mismatchPct: mismatchPct(missing, extra, changed, sourceRows),
+    rowsCompared: sourceRows + extra,
+  };
+}
+
+/** One line per table for people (stderr), e.g. `orders: 3 missing, 1 changed (0.04%)`. */
+export function verifyLines(r: VerifyReport): string[] {
+  return r.tables.map((t) => {
+    if (t.identical) return `${t.table}: identical (${t.sourceRows} rows)`;
+    const parts: string[] = [];
+    if (!t.comparable) parts.push("not comparable");
+    if (t.missing) parts.push(`${t.missing} missing`);
+    if (t.extra) parts.push(`${t.extra} extra`);
+    if (t.changed) parts.push(`${t.changed} changed`);
+    const unsafe = t.schemaDiffs.filter((d) => d.unsafe);
+    if (unsafe.length) parts.push(`${unsafe.length} schema difference(s): ${unsafe.map((d) => `${d.kind} ${d.subject}`).join(", ")}`);
+    if (t.stability === "changing") parts.push("changed while being compared");
+    const sample = t.sampleKeys.slice(0, 3).map((s) => `${s.kind} ${JSON.stringify(s.key)}${s.columns ? ` [${s.columns.join(",")}]` : ""}`);
+    return `${t.table}: ${parts.join(", ")} (${t.mismatchPct}%)${sample.length ? `; e.g. ${sample.join("; ")}` : ""}`;
+  });
+}
+
+export function syncLines(r: SyncReport): string[] {
+  const verb = r.dryRun ? "would" : "";
+  return r.tables
+    .filter((t) => t.inserted || t.updated || t.deleted || t.displaced || t.autoIncrement?.raisedTo)
+    .map((t) => {
+      const ai = t.autoIncrement?.raisedTo ? `, AUTO_INCREMENT raised to ${t.autoIncrement.raisedTo}` : "";
+      const sample = t.sampleKeys.slice(0, 3).map((s) => `${s.kind} ${JSON.stringify(s.key)}`);
+      return `${t.table}: ${verb ? `${verb} insert` : "inserted"} ${t.inserted}, ${verb ? "update" : "updated"} ${t.updated}, ${verb ? "delete" : "deleted"} ${t.deleted}${ai}${sample.length ? `; e.g. ${sample.join("; ")}` : ""}`;
+    });
+}

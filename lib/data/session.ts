@@ -1,0 +1,96 @@
+import type { Connection, RowDataPacket } from "mysql2/promise";
+import type { Readable } from "node:stream";
+import { Dsn, describeDsn } from "../dsn";
+import { connect } from "../mysql";
+import type { Flavor, SideName } from "./types";
+
+/**
+ * The connections the engine holds to one server. Reads on the source are plain autocommit
+ * SELECTs, each its own consistent read: no lock and no transaction outlives a statement.
+ */
+export interface Side {
+  readonly name: SideName;
+  readonly dsn: Dsn;
+  readonly label: string;
+  readonly flavor: Flavor;
+  readonly version: string;
+  /** Checksums, row hashes and row reads. */
+  readonly reader: Connection;
+  /** Keyset walk for chunk boundaries (runs ahead of the reader). */
+  readonly walker: Connection;
+  close(): Promise<void>;
+}
+
+export async function rows<T = RowDataPacket>(conn: Connection, sql: string, values?: unknown[]): Promise<T[]> {
+  const [r] = await conn.query<RowDataPacket[]>(sql, values);
+  return r as T[];
+}
+
+/** Runs a statement that may not exist on this server flavour or version; false when it failed. */
+export async function tryQuery(conn: Connection, sql: string): Promise<boolean> {
+  try {
+    await conn.query(sql);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function open(dsn: Dsn): Promise<Connection> {
+  const c = await connect(dsn);
+  // MySQL 8 caches information_schema.TABLES statistics (AUTO_INCREMENT, TABLE_ROWS) for a day.
+  await tryQuery(c, "SET SESSION information_schema_stats_expiry = 0");
+  return c;
+}
+
+export async function openSide(name: SideName, dsn: Dsn): Promise<Side> {
+  const reader = await open(dsn);
+  let walker: Connection;
+  try {
+    walker = await open(dsn);
+  } catch (e) {
+    await reader.end();
+    throw e;
+  }
+  const [v] = await rows<{ v: string }>(reader, "SELECT VERSION() AS v");
+  return {
+    name,
+    dsn,
+    label: `${name} ${describeDsn(dsn)}`,
+    flavor: /mariadb/i.test(v.v) ? "mariadb" : "mysql",
+    version: v.v,
+    reader,
+    walker,
+    async close() {
+      await Promise.allSettled([reader.end(), walker.end()]);
+    },
+  };
+}
+
+/**
+ * The target's writing session: foreign key checks off (rows arrive in key order, not
+ * parent-first; checks off also stops ON DELETE CASCADE from deleting rows the sync is about
+ * to compare; integrity.ts checks the result) and strict mode, so a value that does not fit
+ * is an error instead of a silent truncation.
+ */
+export async function openWriter(dsn: Dsn): Promise<Connection> {
+  const c = await open(dsn);
+  await c.query("SET SESSION foreign_key_checks = 0");
+  await c.query("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'");
+  return c;
+}
+
+/**
+ * Streams raw rows (arrays of Buffer | null, exactly the bytes the server sent) with
+ * back-pressure: mysql2 pauses the socket while the consumer awaits.
+ */
+export function streamRaw(conn: Connection, sql: string): AsyncIterable<(Buffer | null)[]> {
+  const core = (conn as unknown as { connection: { query(o: object): { stream(o: object): Readable } } }).connection;
+  return core.query({ sql, typeCast: false, rowsAsArray: true }).stream({ highWaterMark: 4, objectMode: true });
+}
+
+/** Raw rows of a bounded result (a handful of sample rows). */
+export async function rawRows(conn: Connection, sql: string): Promise<(Buffer | null)[][]> {
+  const [r] = await conn.query({ sql, typeCast: false, rowsAsArray: true });
+  return r as unknown as (Buffer | null)[][];
+}

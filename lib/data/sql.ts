@@ -1,0 +1,145 @@
+import { ident } from "../mysql";
+import type { ColumnInfo, KeyRange, KeyToken, TablePlan } from "./types";
+import { keyLiteral, keyTokenSelect, readExpression } from "./values";
+
+/**
+ * Every statement the engine sends, built from a TablePlan as plain text, so any chunk's SQL
+ * can be printed (`sync --dry-run --show-sql`) and replayed by hand.
+ */
+
+/**
+ * The bytes hashed for one column. Lengths prefix strings and a NULL bitmap ends the row,
+ * so the encoding is injective: NULL, '' and 'NULL' differ, and no separator inside a value
+ * can make two rows look alike (pt-table-sync's CONCAT_WS('#') can). Strings are cast to
+ * BINARY: case, accents and trailing spaces change the hash even under _ci / PAD SPACE
+ * collations. FLOAT goes through DOUBLE because the server prints FLOAT with 6 digits
+ * (16777217 and 16777216 both print as 16777200).
+ */
+function hashItems(c: ColumnInfo, convert: boolean): string[] {
+  const col = ident(c.name);
+  switch (c.kind) {
+    case "float":
+      return [`CAST(${col} AS DOUBLE)`];
+    case "bit":
+      return [`CAST(${col} AS UNSIGNED)`];
+    case "text": {
+      const bytes = convert ? `CAST(CONVERT(${col} USING utf8mb4) AS BINARY)` : `CAST(${col} AS BINARY)`;
+      return [`LENGTH(${bytes})`, bytes];
+    }
+    case "binary":
+    case "spatial":
+      return [`LENGTH(${col})`, col];
+    default:
+      return [col];
+  }
+}
+
+/** The row encoding fed to the hash; see hashItems. */
+export function rowEncoding(plan: TablePlan): string {
+  const items = plan.columns.flatMap((c) => hashItems(c, plan.convertColumns.has(c.name)));
+  const nullable = plan.columns.filter((c) => c.nullable);
+  if (nullable.length) items.push(`CONCAT(${nullable.map((c) => `ISNULL(${ident(c.name)})`).join(", ")})`);
+  return `CONCAT_WS(',', ${items.join(", ")})`;
+}
+
+/**
+ * 64 bits of SHA1 per row. SHA1 rather than MD5: on MariaDB 10.11 it is twice as fast
+ * (measured 0.67 s vs 1.21 s per million rows). CRC32 is not used: XOR of a linear hash
+ * cancels when two rows swap equal-length values.
+ */
+export function rowHash(plan: TablePlan): string {
+  return `LEFT(SHA1(${rowEncoding(plan)}), 16)`;
+}
+
+function rangeBound(columns: readonly ColumnInfo[], token: KeyToken, op: ">" | "<", inclusive: boolean): string {
+  // (a, b) >= (x, y) spelled out as a > x OR (a = x AND b >= y): MariaDB's range optimizer
+  // turns this into index ranges, which it does not do for row-constructor comparisons.
+  const build = (i: number): string => {
+    const col = ident(columns[i].name);
+    const lit = keyLiteral(columns[i], token[i]);
+    if (i === columns.length - 1) return `${col} ${op}${inclusive ? "=" : ""} ${lit}`;
+    return `(${col} ${op} ${lit} OR (${col} = ${lit} AND ${build(i + 1)}))`;
+  };
+  return build(0);
+}
+
+/** WHERE clause (without WHERE) for `[from, to)`; "1=1" for the whole table. */
+export function rangePredicate(plan: TablePlan, range: KeyRange): string {
+  const parts: string[] = [];
+  if (range.from) parts.push(rangeBound(plan.key.columns, range.from, ">", true));
+  if (range.to) parts.push(rangeBound(plan.key.columns, range.to, "<", false));
+  return parts.length ? parts.join(" AND ") : "1=1";
+}
+
+/** WHERE clause matching exactly the given keys. */
+export function keysPredicate(plan: TablePlan, tokens: readonly KeyToken[]): string {
+  const cols = plan.key.columns;
+  if (cols.length === 1) return `${ident(cols[0].name)} IN (${tokens.map((t) => keyLiteral(cols[0], t[0])).join(", ")})`;
+  return tokens.map((t) => `(${cols.map((c, i) => `${ident(c.name)} = ${keyLiteral(c, t[i])}`).join(" AND ")})`).join(" OR ");
+}
+
+function from(plan: TablePlan): string {
+  return `${ident(plan.table)} FORCE INDEX (${ident(plan.key.index)})`;
+}
+
+function orderBy(plan: TablePlan): string {
+  return plan.key.columns.map((c) => ident(c.name)).join(", ");
+}
+
+/** COUNT and XOR of the row hashes of one chunk (BIT_XOR of the same 64 bits that rowHashesSql returns). */
+export function checksumSql(plan: TablePlan, range: KeyRange): string {
+  return (
+    `SELECT COUNT(*) AS n, BIT_XOR(CAST(CONV(${rowHash(plan)}, 16, 10) AS UNSIGNED)) AS x ` +
+    `FROM ${from(plan)} WHERE ${rangePredicate(plan, range)}`
+  );
+}
+
+/** Key token and row hash of every row of a chunk, in key order; `limit` bounds memory. */
+export function rowHashesSql(plan: TablePlan, range: KeyRange, limit: number): string {
+  return (
+    `SELECT ${keyTokenSelect(plan.key.columns)} AS k, ${rowHash(plan)} AS h ` +
+    `FROM ${from(plan)} WHERE ${rangePredicate(plan, range)} ORDER BY ${orderBy(plan)} LIMIT ${limit}`
+  );
+}
+
+/** The first key at least `step` rows after `range.from` (keyset walk), or nothing at the end. */
+export function boundarySql(plan: TablePlan, range: KeyRange, step: number): string {
+  return (
+    `SELECT ${keyTokenSelect(plan.key.columns)} AS k FROM ${from(plan)} ` +
+    `WHERE ${rangePredicate(plan, range)} ORDER BY ${orderBy(plan)} LIMIT 1 OFFSET ${step}`
+  );
+}
+
+/** The first few keys of a range (sample keys of a chunk that is entirely missing or extra). */
+export function firstKeysSql(plan: TablePlan, range: KeyRange, limit: number): string {
+  return (
+    `SELECT ${keyTokenSelect(plan.key.columns)} AS k FROM ${from(plan)} ` +
+    `WHERE ${rangePredicate(plan, range)} ORDER BY ${orderBy(plan)} LIMIT ${limit}`
+  );
+}
+
+/** Key token, then the written columns with exact read expressions, of the rows matching `where`. */
+export function selectRowsSql(plan: TablePlan, where: string): string {
+  return `SELECT ${keyTokenSelect(plan.key.columns)}, ${plan.columns.map(readExpression).join(", ")} FROM ${from(plan)} WHERE ${where}`;
+}
+
+export function deleteSql(plan: TablePlan, where: string): string {
+  return `DELETE FROM ${ident(plan.table)} WHERE ${where}`;
+}
+
+/**
+ * The head of a multi-row INSERT; rows are appended as `(...)` groups. With `upsert`, an
+ * existing row with the same key is updated in place (ON DUPLICATE KEY UPDATE).
+ * Generated columns are not in plan.columns: writing them is an error in MySQL.
+ */
+export function insertHead(plan: TablePlan): string {
+  return `INSERT INTO ${ident(plan.table)} (${plan.columns.map((c) => ident(c.name)).join(", ")}) VALUES `;
+}
+
+export function upsertTail(plan: TablePlan): string {
+  const keyNames = new Set(plan.key.columns.map((c) => c.name));
+  const cols = plan.columns.filter((c) => !keyNames.has(c.name));
+  // A key-only table has nothing to update; re-assigning the key keeps the statement valid.
+  const assigned = cols.length ? cols : plan.key.columns;
+  return ` ON DUPLICATE KEY UPDATE ${assigned.map((c) => `${ident(c.name)} = VALUES(${ident(c.name)})`).join(", ")}`;
+}

@@ -1,0 +1,245 @@
+import type { Dsn } from "../dsn";
+import { RollbackError } from "../errors";
+import { ident } from "../mysql";
+import { ChunkSizer } from "./chunker";
+import { ChunkComparison, TableComparer, chunkMismatches } from "./compare";
+import { TableCheck, preflight } from "./preflight";
+import { ReplicaReport, checkReplica } from "./replica";
+import { VerifyReport, VerifyTableReport, mismatchPct, summarizeVerify } from "./report";
+import { SampleCollector } from "./samples";
+import { readSchema } from "./schema";
+import { Side, openSide, rows } from "./session";
+import { commitMarker, unchanged } from "./stability";
+
+export interface ChunkEvent {
+  readonly table: string;
+  /** "compare" during verify and a sync's diff; "apply" after a chunk was written. */
+  readonly phase: "compare" | "apply";
+  readonly rowsDone: number;
+  readonly estimatedRows: number;
+  readonly chunk: ChunkComparison;
+}
+
+export interface CompareSettings {
+  /** Rows per chunk (default 10,000), or the start size when chunkTimeMs is set. */
+  readonly chunkSize?: number;
+  /** Adapt the chunk size so one chunk takes about this long. */
+  readonly chunkTimeMs?: number;
+  /** Sample keys per kind and table (default 10). */
+  readonly sampleLimit?: number;
+  /** Called after every chunk (progress); awaited. */
+  readonly onChunk?: (e: ChunkEvent) => void | Promise<void>;
+}
+
+export interface VerifySettings extends CompareSettings {
+  /** Comparisons of a table that saw commits are repeated up to this many times (default 3). */
+  readonly rounds?: number;
+  /** Trust that writes are stopped instead of proving it with commit markers. */
+  readonly assumeQuiet?: boolean;
+  /** Called when a table's comparison is final. */
+  readonly onTable?: (t: VerifyTableReport) => void;
+}
+
+export interface VerifyOptions extends VerifySettings {
+  readonly source: Dsn;
+  readonly target: Dsn;
+  readonly tables?: readonly string[];
+  readonly exclude?: readonly string[];
+  /** Reverse replication mode: first check that the target replica applied everything. */
+  readonly replica?: boolean;
+  /** How long to wait for the replica to catch up (default 0: check now). */
+  readonly replicaWaitSeconds?: number;
+}
+
+export interface Sides {
+  readonly source: Side;
+  readonly target: Side;
+}
+
+export const DEFAULT_CHUNK = 10_000;
+
+export async function openSides(source: Dsn, target: Dsn): Promise<Sides> {
+  const s = await openSide("source", source);
+  try {
+    return { source: s, target: await openSide("target", target) };
+  } catch (e) {
+    await s.close();
+    throw e;
+  }
+}
+
+/** Introspects both databases and runs the preflight checks. */
+export async function prepare(sides: Sides, opts: Parameters<typeof preflight>[2]): Promise<TableCheck[]> {
+  const [s, t] = await Promise.all([
+    readSchema(sides.source.reader, sides.source.dsn.database),
+    readSchema(sides.target.reader, sides.target.dsn.database),
+  ]);
+  return preflight(s, t, opts);
+}
+
+async function count(side: Side, table: string): Promise<number> {
+  const [r] = await rows<{ n: string }>(side.reader, `SELECT COUNT(*) AS n FROM ${ident(table)}`);
+  return Number(r.n);
+}
+
+async function lastUpdate(sides: Sides, check: TableCheck): Promise<VerifyTableReport["lastUpdate"]> {
+  const col = check.plan?.updateColumn;
+  if (!col) return null;
+  const sql = `SELECT CAST(MAX(${ident(col.name)}) AS CHAR) AS m FROM ${ident(check.table)}`;
+  const [[s], [t]] = await Promise.all([rows<{ m: string | null }>(sides.source.reader, sql), rows<{ m: string | null }>(sides.target.reader, sql)]);
+  return { column: col.name, source: s.m, target: t.m };
+}
+
+type Comparison = Omit<VerifyTableReport, "stability" | "rounds">;
+
+/** One comparison of one table, without the stability bracket. */
+async function compareOnce(sides: Sides, check: TableCheck, settings: CompareSettings): Promise<Comparison> {
+  const started = Date.now();
+  const { source, target } = sides;
+  const unsafe = check.schemaDiffs.some((d) => d.unsafe);
+  if (!check.plan) {
+    const [sourceRows, targetRows] = await Promise.all([
+      check.source ? count(source, check.table) : 0,
+      check.target ? count(target, check.table) : 0,
+    ]);
+    const missing = check.target ? 0 : sourceRows;
+    const extra = check.source ? 0 : targetRows;
+    return {
+      table: check.table,
+      identical: false,
+      comparable: false,
+      sourceRows,
+      targetRows,
+      missing,
+      extra,
+      changed: 0,
+      mismatchPct: mismatchPct(missing, extra, 0, sourceRows),
+      sampleKeys: [],
+      schemaDiffs: check.schemaDiffs,
+      lastUpdate: null,
+      chunks: 0,
+      chunksDiffering: 0,
+      durationMs: Date.now() - started,
+    };
+  }
+  const plan = check.plan;
+  const comparer = new TableComparer(source, target, plan, new ChunkSizer(settings.chunkSize ?? DEFAULT_CHUNK, settings.chunkTimeMs));
+  const samples = new SampleCollector(plan, settings.sampleLimit ?? 10);
+  const estimatedRows = check.source?.estimatedRows ?? 0;
+  let sourceRows = 0;
+  let targetRows = 0;
+  let missing = 0;
+  let extra = 0;
+  let changed = 0;
+  let chunks = 0;
+  let chunksDiffering = 0;
+  for await (const chunk of comparer.chunks()) {
+    chunks++;
+    sourceRows += chunk.sourceRows;
+    targetRows += chunk.targetRows;
+    if (!chunk.identical) {
+      chunksDiffering++;
+      const m = chunkMismatches(chunk);
+      missing += m.missing;
+      extra += m.extra;
+      changed += m.changed;
+      await samples.add(chunk, source, target);
+    }
+    await settings.onChunk?.({ table: check.table, phase: "compare", rowsDone: sourceRows, estimatedRows, chunk });
+  }
+  return {
+    table: check.table,
+    identical: missing + extra + changed === 0 && !unsafe,
+    comparable: true,
+    sourceRows,
+    targetRows,
+    missing,
+    extra,
+    changed,
+    mismatchPct: mismatchPct(missing, extra, changed, sourceRows),
+    sampleKeys: samples.samples,
+    schemaDiffs: check.schemaDiffs,
+    lastUpdate: await lastUpdate(sides, check),
+    chunks,
+    chunksDiffering,
+    durationMs: Date.now() - started,
+  };
+}
+
+async function markers(sides: Sides): Promise<[string | null, string | null]> {
+  return Promise.all([commitMarker(sides.source.reader, sides.source.flavor), commitMarker(sides.target.reader, sides.target.flavor)]);
+}
+
+/**
+ * Compares a table inside a commit-marker bracket (stability.ts). Chunks are compared at
+ * different moments, so a write behind an already-compared chunk would go unseen; a
+ * comparison is therefore accepted as "identical" only if neither server committed anything
+ * while it ran. Otherwise it is repeated, and after `rounds` attempts reported as changing
+ * (not identical). A comparison that already found differences is reported as it is.
+ */
+export async function verifyTable(sides: Sides, check: TableCheck, settings: VerifySettings): Promise<VerifyTableReport> {
+  const maxRounds = Math.max(1, settings.rounds ?? 3);
+  for (let round = 1; ; round++) {
+    const before = settings.assumeQuiet ? null : await markers(sides);
+    const r = await compareOnce(sides, check, settings);
+    if (!before) return { ...r, stability: "assumed", rounds: round };
+    const after = await markers(sides);
+    if (unchanged(before[0], after[0]) && unchanged(before[1], after[1])) return { ...r, stability: "proven", rounds: round };
+    if (!r.identical || round >= maxRounds) return { ...r, identical: false, stability: "changing", rounds: round };
+  }
+}
+
+/** Fails early when a server offers no commit marker, instead of reporting every table as changing. */
+export async function requireMarkers(sides: Sides): Promise<void> {
+  const [s, t] = await markers(sides);
+  for (const [side, m] of [[sides.source, s], [sides.target, t]] as const) {
+    if (m === null) {
+      throw new RollbackError(
+        "STABILITY_UNKNOWN",
+        side.label,
+        "cannot tell whether this server commits writes during the comparison (no binlog, GTID or InnoDB transaction counter readable)",
+        "grant PROCESS or enable the binary log, or pass --assume-quiet once writes are stopped",
+      );
+    }
+  }
+}
+
+/** Verifies the given tables on open connections (verify's and sync's final check). */
+export async function verifyChecks(
+  sides: Sides,
+  checks: readonly TableCheck[],
+  settings: VerifySettings,
+  replica?: ReplicaReport,
+): Promise<VerifyReport> {
+  const started = Date.now();
+  if (!settings.assumeQuiet) await requireMarkers(sides);
+  const tables: VerifyTableReport[] = [];
+  for (const check of checks) {
+    const t = await verifyTable(sides, check, settings);
+    settings.onTable?.(t);
+    tables.push(t);
+  }
+  const summary = summarizeVerify(tables);
+  return {
+    ...summary,
+    identical: summary.identical && (replica ? replica.caughtUp : true),
+    source: sides.source.label,
+    target: sides.target.label,
+    tables,
+    ...(replica ? { replica } : {}),
+    durationMs: Date.now() - started,
+  };
+}
+
+/** verify: per table counts, schema differences, exact row diff with samples; see docs/data-engine.md. */
+export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport> {
+  const sides = await openSides(opts.source, opts.target);
+  try {
+    const checks = await prepare(sides, { mode: "verify", tables: opts.tables, exclude: opts.exclude });
+    const replica = opts.replica ? await checkReplica(sides.source, sides.target, opts.replicaWaitSeconds ?? 0) : undefined;
+    return await verifyChecks(sides, checks, opts, replica);
+  } finally {
+    await sides.source.close();
+    await sides.target.close();
+  }
+}
