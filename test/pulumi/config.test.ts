@@ -41,7 +41,7 @@ describe("stack config", () => {
     const c = loadConfig();
     for (const secret of [c.idc.password, c.aws.password, c.notifications.webhookUrl!]) {
       expect(pulumi.Output.isInstance(secret)).toBe(true);
-      expect(await secret.isSecret).toBe(true);
+      expect(await pulumi.isSecret(secret)).toBe(true);
     }
     expect(await promiseOf(c.aws.password)).toBe(SECRETS["aws.password"]);
   });
