@@ -43,19 +43,11 @@ export class ConnectionSecret extends pulumi.ComponentResource {
     if (args.store === "secretsmanager") {
       // An explicit AWSCURRENT makes `up --refresh` move the label back after the other stack
       // wrote its own version; left implicit, the label is only set when a version is created.
-      written = new aws.secretsmanager.SecretVersion(
-        `${name}-version`,
-        { secretId: args.secretId, secretString: value, versionStages: ["AWSCURRENT"] },
-        { ...gate, additionalSecretOutputs: ["secretString"] },
-      );
+      written = new aws.secretsmanager.SecretVersion(`${name}-version`, { secretId: args.secretId, secretString: value, versionStages: ["AWSCURRENT"] }, gate);
     } else {
-      // `overwrite` takes over the existing parameter instead of failing on it; SecureString
-      // values land in state in plain text unless marked secret, hence both guards.
-      written = new aws.ssm.Parameter(
-        `${name}-parameter`,
-        { name: args.secretId, type: "SecureString", value, overwrite: true },
-        { ...gate, additionalSecretOutputs: ["value", "insecureValue"] },
-      );
+      // `overwrite` takes over the existing parameter instead of failing on it. SecureString
+      // values land in state in plain text unless the input is a secret: `value` is one.
+      written = new aws.ssm.Parameter(`${name}-parameter`, { name: args.secretId, type: "SecureString", value, overwrite: true }, gate);
     }
     this.arn = written.arn;
 

@@ -1,0 +1,163 @@
+import * as pulumi from "@pulumi/pulumi";
+import { describe, expect, it } from "vitest";
+import { Runbook } from "../../components/runbook";
+import { runbookOrder } from "../../components/runbook/plan";
+import { loadConfig } from "../../lib/config";
+import { type StackName, mockStack, stackFile } from "./harness";
+
+/**
+ * Resource options are not visible to mocks, so these tests capture them with the legacy
+ * `transformations` option (inherited by every child; `registerStackTransformation` fails under
+ * mocks and new-style `transforms` are not run), and rebuild the graph the engine would order by.
+ */
+interface Captured {
+  readonly resource: pulumi.Resource;
+  readonly name: string;
+  readonly type: string;
+  readonly props: Record<string, any>;
+  readonly opts: pulumi.CustomResourceOptions & pulumi.ComponentResourceOptions;
+}
+
+async function capture(stack: StackName, edit?: (c: Record<string, any>) => void): Promise<Graph> {
+  const config = stackFile(stack);
+  edit?.(config);
+  const recorder = await mockStack(stack, config);
+  const captured: Captured[] = [];
+  const record: pulumi.ResourceTransformation = (a) => {
+    captured.push({ resource: a.resource, name: a.name, type: a.type, props: a.props, opts: a.opts });
+    return undefined;
+  };
+  new Runbook("rollback", { config: loadConfig(), runId: "run-1" }, { transformations: [record] });
+  // Let registrations finish before the next test's setMocks replaces this monitor.
+  await recorder.settled();
+  return new Graph(captured);
+}
+
+class Graph {
+  constructor(readonly all: readonly Captured[]) {}
+
+  get(name: string): Captured {
+    const c = this.all.find((x) => x.name === name);
+    if (!c) throw new Error(`no resource ${name}`);
+    return c;
+  }
+
+  isComponent(c: Captured): boolean {
+    return pulumi.ComponentResource.isInstance(c.resource);
+  }
+
+  get customs(): Captured[] {
+    return this.all.filter((c) => !this.isComponent(c));
+  }
+
+  private of(r: pulumi.Resource): Captured {
+    return this.all.find((c) => c.resource === r)!;
+  }
+
+  /** Depending on a component means depending on every custom resource under it (the SDK's rule). */
+  private expand(c: Captured): Captured[] {
+    if (!this.isComponent(c)) return [c];
+    return this.all.filter((x) => x.opts.parent === c.resource).flatMap((x) => this.expand(x));
+  }
+
+  direct(c: Captured): Captured[] {
+    const deps = ([] as pulumi.Input<pulumi.Resource>[]).concat((c.opts.dependsOn ?? []) as pulumi.Input<pulumi.Resource>[]);
+    return deps.flatMap((d) => this.expand(this.of(d as pulumi.Resource)));
+  }
+
+  /** Every custom resource `name` waits for, transitively. */
+  upstreamOf(name: string): Set<string> {
+    const seen = new Set<string>();
+    const queue = this.direct(this.get(name));
+    while (queue.length > 0) {
+      const c = queue.pop()!;
+      if (seen.has(c.name)) continue;
+      seen.add(c.name);
+      queue.push(...this.direct(c));
+    }
+    return seen;
+  }
+}
+
+/** Everything that sends users or the app somewhere else. */
+const TRAFFIC_MOVES = [
+  "rollback-connection-secret-version",
+  "rollback-connection-secret-recycle",
+  "rollback-nginx-upstream-switch",
+  "rollback-dns-weights-idc",
+  "rollback-dns-weights-aws",
+  "rollback-maintenance-off",
+];
+
+/** The resource a runbook step is, as the next step depends on it. */
+const STEP_RESOURCE: Record<string, string> = {
+  "connection-secret": "rollback-connection-secret",
+  "nginx-upstream": "rollback-nginx-upstream",
+  "dns-weights": "rollback-dns-weights",
+  "rds-stop": "rollback-rds",
+  "idc-health": "rollback-idc-mysql",
+};
+
+describe.each(["rollback", "cutover"] as const)("the %s stack's dependency order", (stack) => {
+  it("puts verify before every traffic move, so a failed verify stops pulumi up first", async () => {
+    const g = await capture(stack);
+    for (const name of TRAFFIC_MOVES) {
+      const upstream = g.upstreamOf(name);
+      expect(upstream, name).toContain("rollback-verify");
+      expect(upstream, name).toContain("rollback-sync");
+    }
+  });
+
+  it("chains the steps in runbook order, each depending on the one before", async () => {
+    const g = await capture(stack);
+    const order = runbookOrder(stack === "rollback" ? "idc" : "aws").filter((s) => s !== "report");
+    for (let i = 1; i < order.length; i++) {
+      const here = g.get(STEP_RESOURCE[order[i]] ?? `rollback-${order[i]}`);
+      const before = g.get(STEP_RESOURCE[order[i - 1]] ?? `rollback-${order[i - 1]}`);
+      expect(here.opts.dependsOn, `${order[i]} after ${order[i - 1]}`).toEqual([before.resource]);
+    }
+  });
+
+  it("declares none of the long-lived objects and retains every switch object, so destroy deletes nothing shared", async () => {
+    const g = await capture(stack);
+    const longLived = ["aws:route53/zone:Zone", "aws:secretsmanager/secret:Secret", "aws:rds/instance:Instance", "aws:rds/cluster:Cluster", "docker:index/volume:Volume"];
+    expect(g.customs.filter((c) => longLived.includes(c.type))).toEqual([]);
+    for (const c of g.customs.filter((x) => !x.type.startsWith("pulumi:providers:"))) {
+      expect(c.opts.retainOnDelete, c.name).toBe(true);
+    }
+    // Upserts, not creates that fail on what the other stack wrote.
+    for (const side of ["idc", "aws"]) expect(g.get(`rollback-dns-weights-${side}`).props.allowOverwrite).toBe(true);
+  });
+
+  it("stores command output as secret where a secret is near, and replaces switch commands delete-first", async () => {
+    const g = await capture(stack);
+    for (const c of g.customs.filter((x) => x.type === "command:local:Command")) {
+      const hasSecretEnv = Object.keys(c.props.environment ?? {}).length > 0;
+      expect(c.opts.additionalSecretOutputs ?? [], c.name).toEqual(hasSecretEnv ? ["stdout", "stderr"] : []);
+      expect(c.props.logging, c.name).toBe(hasSecretEnv ? "none" : c.props.logging);
+    }
+    for (const name of ["rollback-maintenance-on", "rollback-nginx-upstream-switch", "rollback-maintenance-off"]) {
+      expect(g.get(name).opts.deleteBeforeReplace, name).toBe(true);
+    }
+    // @pulumi/aws marks the written value secret in state by itself; this guards that assumption.
+    expect(g.get("rollback-connection-secret-version").opts.additionalSecretOutputs).toContain("secretString");
+    const ssm = await capture(stack, (c) => Object.assign(c["rollback:connectionSecret"], { store: "ssm", id: "/shop/db" }));
+    expect(ssm.get("rollback-connection-secret-parameter").opts.additionalSecretOutputs).toContain("value");
+  });
+
+  it("raises the target's DNS weight before lowering the source's (never both at 0)", async () => {
+    const g = await capture(stack);
+    const [target, source] = stack === "rollback" ? ["idc", "aws"] : ["aws", "idc"];
+    expect(g.upstreamOf(`rollback-dns-weights-${source}`)).toContain(`rollback-dns-weights-${target}`);
+  });
+});
+
+describe("the stop guard", () => {
+  it("is enabled only after RDS stopped (rollback) and disabled before RDS starts (cutover)", async () => {
+    const rollback = await capture("rollback");
+    expect(rollback.upstreamOf("rollback-rds-guard")).toContain("rollback-rds-power");
+    const cutover = await capture("cutover");
+    expect(cutover.upstreamOf("rollback-rds-power")).toContain("rollback-rds-guard");
+    expect(cutover.upstreamOf("rollback-rds-guard")).not.toContain("rollback-maintenance-on");
+  });
+});
