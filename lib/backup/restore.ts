@@ -64,7 +64,8 @@ const DEFAULT_DEFER_ROWS = 50_000;
 /** `<db>__<what>_<YYYYMMDDhhmmss>`, shortened with a hash to fit MySQL's 64-character limit. Pure. */
 export function sideSchema(db: string, what: "restore" | "previous", at: Date): string {
   const stamp = at.toISOString().replace(/[-:T]/g, "").slice(0, 14);
-  const base = db.length <= 40 ? db : `${db.slice(0, 31)}_${createHash("sha1").update(db).digest("hex").slice(0, 8)}`;
+  const room = 64 - `__${what}_`.length - stamp.length;
+  const base = db.length <= room ? db : `${db.slice(0, room - 9)}_${createHash("sha1").update(db).digest("hex").slice(0, 8)}`;
   return `${base}__${what}_${stamp}`;
 }
 

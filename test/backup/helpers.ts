@@ -1,0 +1,87 @@
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { RowDataPacket } from "mysql2/promise";
+import { connect, ident } from "../../lib/mysql";
+import type { LocalServer } from "../../lib/sandbox/mariadb";
+import { captureTarget } from "../../lib/backup/swap";
+import { MANIFEST, Manifest, writeManifest } from "../../lib/backup/manifest";
+
+const ROOT = join(__dirname, "..", "..");
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs scripts/backup.ts as users do; secrets only in env. */
+export function backupCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      join(ROOT, "node_modules", ".bin", "tsx"),
+      [join(ROOT, "scripts", "backup.ts"), ...args],
+      { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 2) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** Every row of a table in primary-key order, through the exact-value session (UTC, strings, Buffers). */
+export async function rowsOf(server: LocalServer, db: string, table: string): Promise<RowDataPacket[]> {
+  const c = await connect(server.dsn(db));
+  try {
+    const [rows] = await c.query<RowDataPacket[]>(`SELECT * FROM ${ident(table)} ORDER BY 1`);
+    return rows;
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * Everything a restore could change about a database, and the list of schemas (a staging or
+ * previous schema left behind shows up here too).
+ */
+export async function fingerprint(server: LocalServer, db: string): Promise<unknown> {
+  const c = await server.admin();
+  try {
+    const state = await captureTarget(c, db);
+    const checksums: Record<string, string> = {};
+    for (const t of state.tables) {
+      const [r] = await c.query<RowDataPacket[]>(`CHECKSUM TABLE ${ident(db)}.${ident(t)}`);
+      checksums[t] = String(r[0].Checksum);
+    }
+    const [schemas] = await c.query<RowDataPacket[]>("SELECT SCHEMA_NAME AS s FROM information_schema.SCHEMATA ORDER BY 1");
+    return { state, checksums, schemas: schemas.map((s) => s.s) };
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * Edits a backup's manifest and rewrites its sidecar to match: a consistent-looking edit,
+ * as a careless copy script (or an attacker) would make. Only deeper checks can tell.
+ */
+export async function rewriteManifest(dir: string, edit: (m: Manifest) => void): Promise<void> {
+  const m = JSON.parse(await readFile(join(dir, MANIFEST), "utf8")) as Manifest;
+  edit(m);
+  await writeManifest(join(dir, MANIFEST), m);
+}
+
+/** After changing a file of a backup: its manifest entry (size, sha256) and the sidecar recomputed. */
+export async function rehash(dir: string, path: string): Promise<void> {
+  const bytes = await readFile(join(dir, path));
+  await rewriteManifest(dir, (m) => {
+    const entry = m.files.find((f) => f.path === path)!;
+    entry.bytes = bytes.length;
+    entry.sha256 = createHash("sha256").update(bytes).digest("hex");
+  });
+}
+
+/** `sha256sum FILE > FILE.sha256`, run in the file's directory as an IDC team would. */
+export function sha256sum(dir: string, name: string): Promise<void> {
+  return new Promise((resolve, reject) =>
+    execFile("sh", ["-c", `sha256sum '${name}' > '${name}.sha256'`], { cwd: dir }, (e) => (e ? reject(e) : resolve())),
+  );
+}
