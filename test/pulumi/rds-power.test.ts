@@ -262,7 +262,7 @@ describe("the stop guard", () => {
     version: "1",
   };
   const sclient = () => new SchedulerClient({ region: "ap-northeast-2" });
-  const notFound = () => new ResourceNotFoundException({ message: "Schedule not found", $metadata: {} });
+  const notFound = () => new ResourceNotFoundException({ message: "Schedule not found", Message: "Schedule not found", $metadata: {} });
 
   it("creates the schedule calling rds:stopDBInstance with the SDK's DbInstanceIdentifier casing", async () => {
     scheduler.on(GetScheduleCommand).rejects(notFound());
