@@ -1,6 +1,6 @@
 import type { DBInstance, RDSClient } from "@aws-sdk/client-rds";
 import type { dynamic } from "@pulumi/pulumi";
-import { RollbackError } from "../../lib/errors";
+import { RollbackError, isRollbackError } from "../../lib/errors";
 
 /**
  * Dynamic provider that stops an RDS instance (with a unique final snapshot) and waits until
@@ -211,6 +211,21 @@ function newClient(region: string): RDSClient {
 
 const INPUT_KEYS: readonly (keyof PowerInputs)[] = ["instanceId", "region", "desiredState", "finalSnapshot", "snapshotPrefix", "pollIntervalSeconds", "timeoutMinutes", "version"];
 
+/**
+ * Pulumi's closure serialization rewrites `super(message)` in an Error subclass into a plain
+ * call of Error, which builds a different object: in the serialized provider a RollbackError
+ * arrives with an empty message (serialize.test.ts shows it). What leaves the provider is a
+ * plain Error with the same text, rebuilt from the error's fields.
+ */
+async function withPlainErrors<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    if (!isRollbackError(e)) throw e;
+    throw new Error(`${e.code}: ${e.subject}: ${e.problem}${e.hint ? ` (${e.hint})` : ""}`);
+  }
+}
+
 export const powerProvider: dynamic.ResourceProvider<PowerInputs, PowerOutputs> = {
   /**
    * Compares with AWS, not only with the last inputs: `read` does not work for dynamic
@@ -218,17 +233,13 @@ export const powerProvider: dynamic.ResourceProvider<PowerInputs, PowerOutputs> 
    * instance, or that RDS started it by itself after 7 days. Asking here makes preview show
    * the update and `up` re-assert the state.
    */
-  async diff(_id, olds, news) {
-    const changed = INPUT_KEYS.filter((k) => olds[k] !== news[k]);
-    const live = (await describeInstance(newClient(news.region), news.instanceId)).DBInstanceStatus;
-    return { changes: changed.length > 0 || live !== news.desiredState, replaces: [], deleteBeforeReplace: false };
-  },
-  async create(inputs) {
-    const outs = await applyPowerState(newClient(inputs.region), inputs, realClock);
-    return { id: inputs.instanceId, outs };
-  },
-  async update(_id, _olds, news) {
-    return { outs: await applyPowerState(newClient(news.region), news, realClock) };
-  },
+  diff: (_id, olds, news) =>
+    withPlainErrors(async () => {
+      const changed = INPUT_KEYS.filter((k) => olds[k] !== news[k]);
+      const live = (await describeInstance(newClient(news.region), news.instanceId)).DBInstanceStatus;
+      return { changes: changed.length > 0 || live !== news.desiredState, replaces: [], deleteBeforeReplace: false };
+    }),
+  create: (inputs) => withPlainErrors(async () => ({ id: inputs.instanceId, outs: await applyPowerState(newClient(inputs.region), inputs, realClock) })),
+  update: (_id, _olds, news) => withPlainErrors(async () => ({ outs: await applyPowerState(newClient(news.region), news, realClock) })),
   // No delete: destroying a stack must leave the instance as it is (it is shared and long-lived).
 };
