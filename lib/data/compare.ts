@@ -24,11 +24,24 @@ export interface ChunkComparison {
   readonly extra: KeyToken[] | "all";
   readonly changed: KeyToken[];
   readonly identical: boolean;
+  /** The source's checksum of the range, as checksumSql computes it (count, decimal XOR). */
+  readonly sourceChecksum: Checksum;
 }
 
-interface Checksum {
-  n: number;
-  x: string;
+export interface Checksum {
+  readonly n: number;
+  readonly x: string;
+}
+
+/** BIT_XOR of the 64-bit row hashes (16 hex digits) in decimal, like BIT_XOR(CONV(h, 16, 10)). */
+export function xorOfHashes(rows: readonly (readonly [string, string])[]): string {
+  let hi = 0;
+  let lo = 0;
+  for (const [, h] of rows) {
+    hi ^= parseInt(h.slice(0, 8), 16);
+    lo ^= parseInt(h.slice(8, 16), 16);
+  }
+  return ((BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0)).toString();
 }
 
 function countOf(list: KeyToken[] | "all", all: number): number {
@@ -86,7 +99,7 @@ export class TableComparer {
       return;
     }
     const [s, t] = await onBoth(this.source, this.target, this.plan.table, (side) => this.checksum(side, range));
-    const base = { range, sourceRows: s.n, targetRows: t.n };
+    const base = { range, sourceRows: s.n, targetRows: t.n, sourceChecksum: s };
     if (s.n === t.n && s.x === t.x) {
       yield { ...base, missing: [], extra: [], changed: [], identical: true };
     } else if (s.n === 0 || t.n === 0) {
@@ -113,11 +126,12 @@ export class TableComparer {
   private fromRows(range: KeyRange, s: HashedRow[], t: HashedRow[]): ChunkComparison {
     const d: RowDiff = diffRows(s, t);
     const identical = !d.missing.length && !d.extra.length && !d.changed.length;
-    return { range, sourceRows: s.length, targetRows: t.length, ...d, identical };
+    return { range, sourceRows: s.length, targetRows: t.length, ...d, identical, sourceChecksum: { n: s.length, x: xorOfHashes(s) } };
   }
 
-  private async checksum(side: Side, range: KeyRange): Promise<Checksum> {
-    const [r] = await rows<{ n: string | number; x: string | number | null }>(side.reader, checksumSql(this.plan, range));
+  /** The checksum of a range on one server (sync's final verify re-checks the target only). */
+  async checksum(side: Side, range: KeyRange, conn = side.reader): Promise<Checksum> {
+    const [r] = await rows<{ n: string | number; x: string | number | null }>(conn, checksumSql(this.plan, range));
     return { n: Number(r.n), x: String(r.x ?? "0") };
   }
 

@@ -89,7 +89,7 @@ function orderBy(plan: TablePlan): string {
 /** COUNT and XOR of the row hashes of one chunk (BIT_XOR of the same 64 bits that rowHashesSql returns). */
 export function checksumSql(plan: TablePlan, range: KeyRange): string {
   return (
-    `SELECT COUNT(*) AS n, BIT_XOR(CAST(CONV(${rowHash(plan)}, 16, 10) AS UNSIGNED)) AS x ` +
+    `SELECT COUNT(*) AS n, BIT_XOR(CONV(${rowHash(plan)}, 16, 10)) AS x ` +
     `FROM ${from(plan)} WHERE ${rangePredicate(plan, range)}`
   );
 }

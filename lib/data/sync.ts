@@ -7,11 +7,13 @@ import { ChunkSizer } from "./chunker";
 import { TableComparer, chunkMismatches } from "./compare";
 import { checkIntegrity } from "./integrity";
 import type { TableCheck } from "./preflight";
+import { PassRecord, recheckTarget } from "./recheck";
 import { ReplicaReport, checkReplica, replicaStatus, sqlThreadRunning } from "./replica";
 import { SyncReport, SyncTableReport, VerifyReport, VerifyTableReport } from "./report";
 import { ResumeState, addCounts, defaultStateFile, zeroCounts } from "./resume";
 import { SampleCollector } from "./samples";
 import { Side, openWriter, rows } from "./session";
+import { commitMarker } from "./stability";
 import { DEFAULT_CHUNK, Sides, VerifySettings, openSides, prepare, verifyChecks } from "./verify";
 
 export interface SyncOptions extends VerifySettings {
@@ -35,6 +37,9 @@ export interface SyncOptions extends VerifySettings {
 }
 
 interface TableRun {
+  /** What the last pass saw of the source, for the target-only final check (recheck.ts). */
+  pass: PassRecord;
+  comparer: TableComparer;
   counts: ApplyCounts;
   chunks: number;
   chunksChanged: number;
@@ -106,7 +111,15 @@ export async function syncDatabases(opts: SyncOptions): Promise<SyncReport> {
       const sizer = new ChunkSizer(opts.chunkSize ?? DEFAULT_CHUNK, opts.chunkTimeMs);
       const comparer = new TableComparer(sides.source, sides.target, plan, sizer);
       const applier = writer ? new Applier(sides.source, writer, plan, limit) : null;
+      const ts = state.table(check.table);
+      const pass: PassRecord = {
+        sourceMarker: await commitMarker(sides.source.reader, sides.source.flavor),
+        complete: !ts.through && !ts.pending && !ts.done,
+        chunks: [],
+      };
       const run: TableRun = runs.get(check.table) ?? {
+        pass,
+        comparer,
         counts: zeroCounts(),
         chunks: 0,
         chunksChanged: 0,
@@ -114,8 +127,9 @@ export async function syncDatabases(opts: SyncOptions): Promise<SyncReport> {
         strategy: plan.otherUniqueKeys.length ? "delete-insert" : "upsert",
         started: Date.now(),
       };
+      run.pass = pass;
+      run.comparer = comparer;
       runs.set(check.table, run);
-      const ts = state.table(check.table);
       if (ts.pending) {
         // Interrupted between "pending" and the next save: did the COMMIT land?
         let landed = true;
@@ -128,6 +142,7 @@ export async function syncDatabases(opts: SyncOptions): Promise<SyncReport> {
       for await (const chunk of comparer.chunks(ts.through)) {
         run.chunks++;
         rowsDone += chunk.sourceRows;
+        pass.chunks.push({ range: chunk.range, source: chunk.sourceChecksum });
         if (!chunk.identical) {
           run.chunksChanged++;
           await run.samples.add(chunk, sides.source, sides.target);
@@ -154,7 +169,10 @@ export async function syncDatabases(opts: SyncOptions): Promise<SyncReport> {
       for (const check of todo) await syncTable(check);
       if (opts.dryRun) break;
       await state.save(true);
-      const v = await verifyChecks(sides, todo, opts);
+      const v = await verifyChecks(sides, todo, opts, undefined, (check) => {
+        const run = runs.get(check.table);
+        return run ? recheckTarget(sides, check, run.pass, run.comparer) : Promise.resolve(null);
+      });
       verify = mergeVerify(verify, v);
       const differing = new Set(v.tables.filter((t) => !t.identical).map((t) => t.table));
       todo = todo.filter((c) => differing.has(c.table));
