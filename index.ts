@@ -1,5 +1,5 @@
 import { Runbook } from "./components/runbook";
-import { asRunError, loadConfig, runId } from "./lib/config";
+import { asRunError, loadConfig, resolveRunId } from "./lib/config";
 
 /**
  * The rollback program. `pulumi up -s rollback` makes IDC live, `pulumi up -s cutover` makes
@@ -8,7 +8,7 @@ import { asRunError, loadConfig, runId } from "./lib/config";
  */
 let rollback: Runbook;
 try {
-  rollback = new Runbook("rollback", { config: loadConfig(), runId: runId() });
+  rollback = new Runbook("rollback", { config: loadConfig(), runId: resolveRunId() });
 } catch (e) {
   throw asRunError(e);
 }
@@ -25,3 +25,8 @@ export const rdsDesiredState = rollback.rdsDesiredState;
 export const runbook = rollback.steps;
 /** The app's connection secret (or SSM parameter) ARN; its value is never an output. */
 export const connectionSecretArn = rollback.connectionSecretArn;
+/**
+ * The id of the run that last applied this stack. The drift check previews with it, so that
+ * only real drift shows, not the per-run re-run of every runbook command.
+ */
+export const runId = rollback.runId;

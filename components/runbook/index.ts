@@ -35,6 +35,8 @@ export interface RunbookArgs {
 export class Runbook extends pulumi.ComponentResource {
   /** The step ids in the order they run. */
   public readonly steps: StepId[];
+  /** This run's id: its timeline is `<timelineDir>/<runId>/timeline.jsonl`. */
+  public readonly runId: string;
   public readonly activeTarget: Side;
   public readonly dnsWeights: Weights;
   public readonly nginxUpstream: string;
@@ -47,6 +49,7 @@ export class Runbook extends pulumi.ComponentResource {
     const direction = directionOf(config.target);
     const run = runContext(config.runbook.timelineDir, args.runId);
     this.steps = runbookOrder(config.target);
+    this.runId = args.runId;
     this.activeTarget = config.target;
     this.rdsDesiredState = config.target === "idc" ? "stopped" : "available";
 
@@ -171,6 +174,7 @@ export class Runbook extends pulumi.ComponentResource {
 
     this.registerOutputs({
       steps: this.steps,
+      runId: this.runId,
       activeTarget: this.activeTarget,
       dnsWeights: this.dnsWeights,
       nginxUpstream: this.nginxUpstream,

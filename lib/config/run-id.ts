@@ -11,7 +11,7 @@ export const RUN_ID_ENV = "ROLLBACK_RUN_ID";
  * write it into the stack file, pinning it, and a pinned id means the next `up` re-verifies
  * nothing. With a saved plan, preview and up must see the same id: CI exports it once.
  */
-export function runId(env: NodeJS.ProcessEnv = process.env, now: () => Date = () => new Date()): string {
+export function resolveRunId(env: NodeJS.ProcessEnv = process.env, now: () => Date = () => new Date()): string {
   const given = env[RUN_ID_ENV];
   if (given === undefined || given === "") return now().toISOString().replace(/[:.]/g, "-");
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(given)) {

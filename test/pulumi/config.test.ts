@@ -3,7 +3,7 @@ import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it, vi } from "vitest";
 import { parse } from "yaml";
-import { CONFIG_KEYS, loadConfig, runId } from "../../lib/config";
+import { CONFIG_KEYS, loadConfig, resolveRunId } from "../../lib/config";
 import { RollbackError } from "../../lib/errors";
 import { ROOT, SECRETS, mockStack, promiseOf, stackFile, useConfig } from "./harness";
 
@@ -125,9 +125,9 @@ describe("bad config is refused with one message that names the key", () => {
   });
 
   it("refuses a run id that cannot name a folder", () => {
-    expect(() => runId({ ROLLBACK_RUN_ID: "../../etc" })).toThrow(/ROLLBACK_RUN_ID: must be/);
-    expect(runId({ ROLLBACK_RUN_ID: "gh-1234-1" })).toBe("gh-1234-1");
-    expect(runId({}, () => new Date("2024-06-01T10:30:00.000Z"))).toBe("2024-06-01T10-30-00-000Z");
+    expect(() => resolveRunId({ ROLLBACK_RUN_ID: "../../etc" })).toThrow(/ROLLBACK_RUN_ID: must be/);
+    expect(resolveRunId({ ROLLBACK_RUN_ID: "gh-1234-1" })).toBe("gh-1234-1");
+    expect(resolveRunId({}, () => new Date("2024-06-01T10:30:00.000Z"))).toBe("2024-06-01T10-30-00-000Z");
   });
 
   it("stops the program before any resource is registered, with a one-line error", async () => {

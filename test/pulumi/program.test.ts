@@ -36,6 +36,7 @@ describe("the rollback stack", () => {
       rdsDesiredState: "stopped",
       runbook: STEPS.map((s) => s.id),
       connectionSecretArn: "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:rollback-connection-secret-version",
+      runId: "run-1",
     });
     expect([weightOf(recorder, "idc"), weightOf(recorder, "aws")]).toEqual([100, 0]);
     expect(secretValue(recorder)).toMatchObject({ engine: "mysql", host: "10.20.0.15", port: 3306, username: "rollback", dbname: "shop", connectionLimit: 20 });
