@@ -56,15 +56,48 @@ export interface NginxSandbox {
   logOffset(): Promise<number>;
   /**
    * Resolves when the master has started workers with a new configuration after `offset` and
-   * the old workers have stopped accepting connections;
+   * the workers of every older configuration have stopped accepting connections;
    * rejects with nginx's own [emerg] line when it refused the new configuration (it then keeps
    * running the old one).
    */
   waitForReload(offset: number, timeoutMs?: number): Promise<void>;
+  /**
+   * Which worker generation serves (0 at start, +1 per configuration the master loaded) and
+   * whether it is the only one accepting connections. A test that sees the same settled
+   * generation before and after some requests knows they were all served by that configuration.
+   */
+  generation(): Promise<WorkerGeneration>;
   /** `nginx -s reload`, then waitForReload. */
   reload(): Promise<void>;
   /** Fast shutdown (SIGTERM to the master, SIGKILL to its process group after 5 s), then removes the prefix. */
   stop(): Promise<void>;
+}
+
+export interface WorkerGeneration {
+  readonly generation: number;
+  /** True when every worker of an older generation has stopped accepting (logged its graceful shutdown or exited). */
+  readonly settled: boolean;
+}
+
+/**
+ * Reads worker generations from the error log (notice level). On a reload the master logs
+ * "reconfiguring", starts new workers ("start worker process PID"), then tells the old ones to
+ * quit; until an old worker logs "gracefully shutting down" it still accepts new connections on
+ * the shared listening socket, with the old configuration. Several reloads in a row may overlap.
+ */
+export function workerGenerations(log: string): WorkerGeneration {
+  let gen = 0;
+  const started = new Map<number, number>();
+  const stopped = new Set<number>();
+  for (const line of log.split("\n")) {
+    if (/: reconfiguring$/.test(line)) gen++;
+    const start = /: start worker process (\d+)$/.exec(line);
+    if (start) started.set(Number(start[1]), gen);
+    const quit = /\] (\d+)#\d+: gracefully shutting down$/.exec(line) ?? /: worker process (\d+) exited/.exec(line);
+    if (quit) stopped.add(Number(quit[1]));
+  }
+  const newest = Math.max(0, ...started.values());
+  return { generation: newest, settled: [...started].every(([pid, g]) => g === newest || stopped.has(pid)) };
 }
 
 const NGINX = process.env.NGINX ?? "/usr/sbin/nginx";
@@ -85,8 +118,7 @@ export async function startNginx(
     await mkdir(dirname(path(rel)), { recursive: true });
     await writeFile(path(rel), text);
   }
-  const workers = opts.workerProcesses ?? 1;
-  await writeFile(confPath, mainConf(prefix, { http, stream }, workers));
+  await writeFile(confPath, mainConf(prefix, { http, stream }, opts.workerProcesses ?? 1));
 
   // -e: the error log nginx uses before it has read the config (Debian's build says stderr; others /var/log).
   const base = [NGINX, "-p", prefix + "/", "-c", confPath, "-e", errorLogPath];
@@ -96,29 +128,33 @@ export async function startNginx(
   const child: ChildProcess = spawn(base[0], base.slice(1), { stdio: ["ignore", "ignore", "pipe"], detached: true });
   let stderr = "";
   child.stderr?.on("data", (b: Buffer) => (stderr += b.toString()));
-  await waitFor(async () => {
-    if (child.exitCode !== null) {
-      throw new Error(`nginx exited with ${child.exitCode}: ${stderr.trim() || (await tail(errorLogPath))} (config ${confPath})`);
-    }
-    return exists(pidPath);
-  }, 10_000, "nginx did not write its pid file");
+  try {
+    await waitFor(async () => {
+      if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}: ${stderr.trim() || (await tail(errorLogPath))}`);
+      return exists(pidPath);
+    }, 10_000, "nginx did not write its pid file");
+  } catch (e) {
+    killGroup(child, "SIGKILL");
+    await rm(prefix, { recursive: true, force: true });
+    throw e;
+  }
 
   async function logOffset(): Promise<number> {
     return (await stat(errorLogPath).catch(() => ({ size: 0 }))).size;
   }
 
+  async function generation(): Promise<WorkerGeneration> {
+    return workerGenerations((await readFile(errorLogPath)).toString());
+  }
+
   async function waitForReload(offset: number, timeoutMs = 10_000): Promise<void> {
     await waitFor(async () => {
-      const log = (await readFile(errorLogPath)).subarray(offset).toString();
-      const emerg = /\[emerg\][^\n]*/.exec(log);
+      const whole = await readFile(errorLogPath);
+      const since = whole.subarray(offset).toString();
+      const emerg = /\[emerg\][^\n]*/.exec(since);
       if (emerg) throw new Error(`nginx refused the new configuration: ${emerg[0]}`);
-      // The master logs "reconfiguring" and starts new workers, then tells the old ones to quit;
-      // until an old worker logs "gracefully shutting down" it still accepts new connections on
-      // the shared listening socket (with the old config).
-      const reconfigured = log.indexOf("reconfiguring");
-      const started = log.indexOf("start worker process", reconfigured);
-      if (reconfigured < 0 || started < 0) return false;
-      return (log.slice(started).match(/gracefully shutting down/g) ?? []).length >= workers;
+      if (!/: reconfiguring\n[\s\S]*: start worker process \d+/.test(since)) return false;
+      return workerGenerations(whole.toString()).settled;
     }, timeoutMs, `nginx did not reload within ${timeoutMs} ms; see ${errorLogPath}`);
   }
 
@@ -134,6 +170,7 @@ export async function startNginx(
     reloadCommand: reloadArgv.map(quote).join(" "),
     logOffset,
     waitForReload,
+    generation,
     async reload() {
       const offset = await logOffset();
       const r = await runCommand(reloadArgv);

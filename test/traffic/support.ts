@@ -108,13 +108,3 @@ export async function keepAliveGet(url: string, agent: Agent): Promise<{ reply: 
     return { reply: await httpRequest(url, { agent: false }), retried: true };
   }
 }
-
-/** Polls until `check` passes (a reload takes effect asynchronously in nginx's master). */
-export async function eventually<T>(probe: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (check(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
