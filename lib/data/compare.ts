@@ -1,5 +1,5 @@
 import { RollbackError, messageOf } from "../errors";
-import { ChunkSizer, MAX_CHUNK, prefetch, walk } from "./chunker";
+import { ChunkSizer, prefetch, walk } from "./chunker";
 import { HashedRow, RowDiff, diffRows } from "./row-diff";
 import { Side, rows } from "./session";
 import { checksumSql, rowHashesSql } from "./sql";
@@ -88,7 +88,8 @@ export class TableComparer {
 
   /** Compares one range (also used by sync's final pass to re-check single chunks). */
   async *compareRange(range: KeyRange, mode: "checksum" | "rows"): AsyncGenerator<ChunkComparison> {
-    const limit = 2 * Math.max(this.sizer.size, MAX_CHUNK / 5);
+    // Bounds both the key lists held in memory and the rows one transaction writes.
+    const limit = 2 * this.sizer.size;
     if (mode === "rows") {
       const hashed = await this.rowHashes(range, limit + 1);
       if (hashed[0].length <= limit && hashed[1].length <= limit) {

@@ -3,7 +3,7 @@ import { syncDatabases, verifyDatabases } from "../../lib/data";
 import type { SyncOptions } from "../../lib/data/sync";
 import type { VerifyOptions } from "../../lib/data/verify";
 import { connect } from "../../lib/mysql";
-import { LocalServer, startLocalServer } from "../../lib/sandbox/mariadb";
+import { LocalServer, LocalServerOptions, startLocalServer } from "../../lib/sandbox/mariadb";
 
 /**
  * Two throw-away servers per test file: the source in UTC (RDS), the target in KST (IDC),
@@ -27,12 +27,27 @@ export interface Pair {
   stop(): Promise<void>;
 }
 
+/**
+ * mariadb-install-db sometimes fails when several bootstraps share /tmp at the same moment
+ * ("Could not remove temporary table ... Unknown table 'mysql.tmp_user_sys'"): retry once.
+ */
+async function start(opts: LocalServerOptions): Promise<LocalServer> {
+  try {
+    return await startLocalServer(opts);
+  } catch {
+    return startLocalServer(opts);
+  }
+}
+
 export async function startPair(name: string, extraArgs: { source?: string[]; target?: string[] } = {}): Promise<Pair> {
   const common = ["--innodb-stats-auto-recalc=OFF"];
-  const [source, target] = await Promise.all([
-    startLocalServer({ name: `${name}-source`, bufferPoolMb: 64, args: [...common, ...(extraArgs.source ?? [])] }),
-    startLocalServer({ name: `${name}-target`, timeZone: "+09:00", bufferPoolMb: 64, args: [...common, ...(extraArgs.target ?? [])] }),
-  ]);
+  const source = await start({ name: `${name}-source`, bufferPoolMb: 64, args: [...common, ...(extraArgs.source ?? [])] });
+  const target = await start({ name: `${name}-target`, timeZone: "+09:00", bufferPoolMb: 64, args: [...common, ...(extraArgs.target ?? [])] }).catch(
+    async (e) => {
+      await source.stop();
+      throw e;
+    },
+  );
   await Promise.all([source.exec("CREATE DATABASE app"), target.exec("CREATE DATABASE app")]);
   const conns: Record<"source" | "target", Connection> = {
     source: await connect(source.dsn("app")),
