@@ -52,6 +52,23 @@ describe("a source that changes during verify", () => {
     expect(quiet.tables[0]).toMatchObject({ identical: false, changed: 2, stability: "proven", rounds: 1 });
   });
 
+  it("compares again after a write that was undone, and proves identical in the next round", async () => {
+    await pair.sync({ tables: ["live"] });
+    let wrote = false;
+    const r = await pair.verify({
+      tables: ["live"],
+      chunkSize: 200,
+      onChunk: async () => {
+        if (!wrote) {
+          wrote = true;
+          await pair.onSource("UPDATE live SET v = v + 1 WHERE id = 9", "UPDATE live SET v = v - 1 WHERE id = 9");
+        }
+      },
+    });
+    expect(r.identical).toBe(true);
+    expect(r.tables[0]).toMatchObject({ stability: "proven", rounds: 2 });
+  });
+
   it("is identical, proven, when nothing writes", async () => {
     await pair.sync({ tables: ["live"] });
     const r = await pair.verify({ tables: ["live"], chunkSize: 200 });
