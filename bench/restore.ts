@@ -3,7 +3,7 @@
  * foreign key between two of them, on a throw-away MariaDB.
  *   1. dump it once with mariadb-dump into one .sql; time `mariadb <db> < dump.sql` into a fresh db
  *   2. back it up with createBackup; time restoreBackup of that backup into a fresh db
- *      (default --jobs, then --jobs 1 to show what parallel loading adds)
+ *      (default --jobs; then --jobs 1, and keys built during the load, to show what each adds)
  *   3. for the create side: mariadb-dump > file vs createBackup vs a mysql2 stream of every row
  *      formatted as INSERT text (what a mysql2-based dumper would have to do)
  * Both restores are checked equal to the source (CHECKSUM TABLE). Prints figures, not a test.
@@ -116,7 +116,7 @@ async function main(): Promise<void> {
     const mysql2S = await mysql2Stream(server);
     const sizes = { dumpBytes: (await stat(dumpFile)).size };
 
-    const rounds: Array<{ plainS: number; oursS: number; oursJobs1S: number; phases: Record<string, number> }> = [];
+    const rounds: Array<{ plainS: number; oursS: number; oursJobs1S: number; oursKeysInlineS: number; phases: Record<string, number> }> = [];
     for (let i = 0; i < ROUNDS; i++) {
       const plainDb = `plain_${i}`;
       const plainS = await timed(async () => {
@@ -128,11 +128,12 @@ async function main(): Promise<void> {
         phases = (await restoreBackup({ dsn: server.dsn(`ours_${i}`), path: backupDir, quiet: true })).phasesMs;
       });
       const oursJobs1S = await timed(() => restoreBackup({ dsn: server.dsn(`serial_${i}`), path: backupDir, quiet: true, jobs: 1 }));
-      for (const db of [plainDb, `ours_${i}`, `serial_${i}`]) {
+      const oursKeysInlineS = await timed(() => restoreBackup({ dsn: server.dsn(`inline_${i}`), path: backupDir, quiet: true, deferKeysMinRows: Infinity }));
+      for (const db of [plainDb, `ours_${i}`, `serial_${i}`, `inline_${i}`]) {
         if ((await checksums(server, db)) !== source) throw new Error(`${db} differs from the source`);
         await server.exec(`DROP DATABASE ${db}`);
       }
-      rounds.push({ plainS, oursS, oursJobs1S, phases });
+      rounds.push({ plainS, oursS, oursJobs1S, oursKeysInlineS, phases });
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const plainS = median(rounds.map((r) => r.plainS));
@@ -140,7 +141,13 @@ async function main(): Promise<void> {
     const result = {
       rows: ROWS,
       rounds,
-      restore: { plainMariadbS: plainS, oursS, oursJobs1S: median(rounds.map((r) => r.oursJobs1S)), ratio: oursS / plainS },
+      restore: {
+        plainMariadbS: plainS,
+        oursS,
+        oursJobs1S: median(rounds.map((r) => r.oursJobs1S)),
+        oursKeysInlineS: median(rounds.map((r) => r.oursKeysInlineS)),
+        ratio: oursS / plainS,
+      },
       create: { mariadbDumpToFileS: dumpS, createBackupS: createS, mysql2StreamAndFormatS: mysql2S, ...sizes },
     };
     const f = (s: number) => `${s.toFixed(2)} s`;
@@ -150,6 +157,7 @@ async function main(): Promise<void> {
         `restore  mariadb < dump.sql:            ${f(plainS)}`,
         `restore  restoreBackup (default jobs):  ${f(oursS)}   ratio ours/plain = ${(oursS / plainS).toFixed(2)}`,
         `restore  restoreBackup --jobs 1:        ${f(result.restore.oursJobs1S)}`,
+        `restore  restoreBackup, keys not deferred: ${f(result.restore.oursKeysInlineS)}`,
         `restore  phases (ms, last round):       ${JSON.stringify(rounds.at(-1)!.phases)}`,
         `create   mariadb-dump > dump.sql:       ${f(dumpS)} (${(sizes.dumpBytes / 1_048_576).toFixed(1)} MB)`,
         `create   createBackup:                  ${f(createS)}`,

@@ -46,7 +46,7 @@ async function create(argv: string[]): Promise<number> {
   if (!values.out) throw new RollbackError("ARGS_INVALID", "--out", "is required", "backup.ts create --out DIR");
   const level = numberFlag(values["gzip-level"], "gzip-level", 1, 0);
   if (level > 9) throw new RollbackError("ARGS_INVALID", "--gzip-level", "expected 0-9");
-  const r = await createBackup({ dsn: dsnFromEnv("DATABASE_URL"), out: values.out, gzipLevel: level, quiet: values.json, signal: abortOnSigint() });
+  const r = await createBackup({ dsn: dsnFromEnv("DATABASE_URL"), out: values.out, gzipLevel: level, signal: abortOnSigint() });
   say(`backup ${r.path}: ${r.tables.length} tables, ${r.rows} rows, ${mb(r.bytes)} in ${formatDuration(r.durationMs)}${r.gtid ? `, GTID ${r.gtid}` : ""}`);
   for (const n of r.notes) say(`  note: ${n}`);
   if (values.json) print(r);
@@ -87,7 +87,6 @@ async function restore(argv: string[]): Promise<number> {
       jobs: values.jobs === undefined ? undefined : numberFlag(values.jobs, "jobs", 2, 1),
       keepPrevious: values["keep-previous"],
       maxAgeHours: values["max-age-hours"] === undefined ? undefined : numberFlag(values["max-age-hours"], "max-age-hours", 0),
-      quiet: values.json,
       signal: abortOnSigint(),
     });
     say(`restored ${r.backup.path} (taken ${r.backup.takenAt}, database ${r.backup.database}) into ${r.database}: ${r.tables.length} tables, ${r.rows} rows in ${formatDuration(r.durationMs)}`);

@@ -10,7 +10,7 @@ import { RollbackError, isRollbackError, messageOf } from "../errors";
 
 /** The MariaDB client tools (override for a MySQL client install or a non-PATH location). */
 export const DUMP_BIN = process.env.MARIADB_DUMP ?? "mariadb-dump";
-export const CLIENT_BIN = process.env.MARIADB_CLIENT ?? "mariadb";
+const CLIENT_BIN = process.env.MARIADB_CLIENT ?? "mariadb";
 
 /** Quotes an option-file value: the client unescapes \\ \" \n; `#` inside quotes is not a comment. */
 function optionValue(v: string): string {

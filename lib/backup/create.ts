@@ -130,7 +130,8 @@ export async function createBackup(opts: CreateOptions): Promise<CreateReport> {
   await mkdir(partial, { recursive: true });
   const writer = new BackupWriter(partial, opts.gzipLevel ?? 1);
   const options = [...DUMP_FLAGS, ...facts.positionFlags];
-  const progress = new Progress({ label: `backup ${opts.dsn.database}`, total: facts.estimatedRows, quiet: opts.quiet });
+  // information_schema's row counts are estimates (InnoDB samples): good enough for an ETA.
+  const progress = new Progress({ label: `backup ${opts.dsn.database}`, total: facts.estimatedRows || undefined, quiet: opts.quiet });
   const started = new Date();
   try {
     const scanned = await withClientConfig(opts.dsn, async (cnf) => {
@@ -148,11 +149,10 @@ export async function createBackup(opts: CreateOptions): Promise<CreateReport> {
       } catch (e) {
         stop();
         await dump.exited.catch(() => undefined);
-        throw e;
+        throw opts.signal?.aborted ? new RollbackError("ABORTED", out, "interrupted; no backup written") : e;
       } finally {
         opts.signal?.removeEventListener("abort", stop);
       }
-      if (opts.signal?.aborted) throw new RollbackError("ABORTED", out, "interrupted; no backup written");
       return { facts: scanner.end(), warnings: dump.stderr() };
     });
     if (!scanned.facts.completed) {

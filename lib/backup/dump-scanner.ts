@@ -128,7 +128,7 @@ function unquote(name: string): string {
   return name.replace(/``/g, "`");
 }
 
-export function emptyFacts(): DumpFacts {
+function emptyFacts(): DumpFacts {
   return {
     tool: null,
     database: null,

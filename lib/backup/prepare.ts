@@ -77,7 +77,7 @@ async function splitPlainDump(file: string, maxAgeHours: number | undefined): Pr
 export async function prepareBackup(path: string, maxAgeHours?: number): Promise<PreparedBackup> {
   const st = await stat(path).catch(() => null);
   if (st?.isFile()) return splitPlainDump(path, maxAgeHours);
-  const candidate = await verifyCandidate(path, st && (await stat(join(path, MANIFEST)).catch(() => null)) ? "backup" : "unknown", { maxAgeHours, deep: false });
+  const candidate = await verifyCandidate(path, st ? "backup" : "unknown", { maxAgeHours, deep: false });
   if (!candidate.valid) refuse(candidate);
   const read = await readManifest(join(path, MANIFEST));
   if (!read.manifest) refuse({ ...candidate, valid: false, reasons: read.reasons });

@@ -7,7 +7,7 @@ import { RollbackError, messageOf } from "../errors";
 import { DumpFacts, DumpScanner, Section } from "./dump-scanner";
 
 /** gzip by its magic bytes, not its name: a renamed file is still read right. */
-export async function isGzip(path: string): Promise<boolean> {
+async function isGzip(path: string): Promise<boolean> {
   const fh = await open(path, "r");
   try {
     const { bytesRead, buffer } = await fh.read(Buffer.alloc(2), 0, 2, 0);

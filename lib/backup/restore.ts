@@ -165,13 +165,13 @@ class Restore {
     await runSql(this.cnf, database, await checkedSql(f.abs, path, f.sha256, onBytes), path, abortable ? this.opts.signal : undefined);
   }
 
+  /** Runs a phase, records its duration, and tells the operator (stderr) when it is done. */
   async timed<T>(phase: string, fn: () => Promise<T>): Promise<T> {
     const t = Date.now();
-    try {
-      return await fn();
-    } finally {
-      this.phasesMs[phase] = Date.now() - t;
-    }
+    const result = await fn();
+    this.phasesMs[phase] = Date.now() - t;
+    if (!this.opts.quiet) process.stderr.write(`restore ${this.opts.dsn.database}: ${phase} done in ${(this.phasesMs[phase] / 1000).toFixed(1)} s\n`);
+    return result;
   }
 
   private checkAborted(): void {

@@ -160,12 +160,14 @@ export async function swapIn(c: Connection, plan: SwapPlan): Promise<SwapResult>
     }
     undo.push({ what: `recreate ${before.objects.length} trigger/view/routine/event(s) in ${plan.target}`, run: () => recreate(c, plan.target, before.objects) });
     await dropObjects(c, plan.target, before.objects);
-    await c.query(renameAll([...outPairs, ...inPairs]));
+    if (outPairs.length + inPairs.length > 0) await c.query(renameAll([...outPairs, ...inPairs]));
     undo.push({
       what: `rename the tables back (${plan.target} → ${plan.staging}, ${plan.previous} → ${plan.target})`,
       run: async () => {
         await dropObjects(c, plan.target, await listObjects(c, plan.target));
-        await c.query(renameAll([...inPairs.map(([a, b]): [string, string] => [b, a]), ...outPairs.map(([a, b]): [string, string] => [b, a])]));
+        if (outPairs.length + inPairs.length > 0) {
+          await c.query(renameAll([...inPairs.map(([a, b]): [string, string] => [b, a]), ...outPairs.map(([a, b]): [string, string] => [b, a])]));
+        }
       },
     });
     await plan.createObjects();

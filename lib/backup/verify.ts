@@ -121,6 +121,10 @@ async function verifyBackupDir(dir: string, opts: VerifyOptions, now: Date): Pro
     if (checked.facts) facts.set(f.path, checked.facts);
   }
   const schema = facts.get(SCHEMA_FILE);
+  const listed = new Set(m.tables.map((t) => t.name));
+  for (const [name, t] of schema?.tables ?? []) {
+    if (t.structure && !listed.has(name)) reasons.push(`${SCHEMA_FILE}: creates table \`${name}\`, which the manifest does not list`);
+  }
   for (const t of m.tables) {
     if (schema && !schema.tables.get(t.name)?.structure) reasons.push(`${SCHEMA_FILE}: no CREATE TABLE for \`${t.name}\``);
     const data = t.file === null ? undefined : facts.get(t.file);
@@ -132,7 +136,7 @@ async function verifyBackupDir(dir: string, opts: VerifyOptions, now: Date): Pro
   if (facts.has(POST_FILE) && m.views.some((v) => !facts.get(POST_FILE)!.views.includes(v))) {
     reasons.push(`${POST_FILE}: missing views the manifest lists`);
   }
-  reasons.push(...missingTables(MANIFEST, new Set(m.tables.map((t) => t.name)), opts.tables));
+  reasons.push(...missingTables(MANIFEST, listed, opts.tables));
   const age = ageReason(MANIFEST, m.startedAt, opts.maxAgeHours, now);
   if (age) reasons.push(age);
   const notes = [...m.notes];
@@ -208,16 +212,22 @@ async function verifyDumpFile(file: string, opts: VerifyOptions, now: Date): Pro
 
 const DUMP_NAME = /\.sql(\.gz)?$/;
 
+/** A directory holding our layout; one that lost its manifest still counts (and is rejected for it, not skipped). */
+async function looksLikeBackup(dir: string): Promise<boolean> {
+  for (const name of [MANIFEST, SCHEMA_FILE]) if (await stat(join(dir, name)).catch(() => null)) return true;
+  return false;
+}
+
 /** A path given on the command line: a backup directory, a dump file, or a directory holding several of them. */
 async function expand(path: string): Promise<Array<{ path: string; kind: CandidateKind }>> {
   const st = await stat(path).catch(() => null);
   if (!st) return [{ path, kind: "unknown" }];
   if (st.isFile()) return [{ path, kind: "dump" }];
-  if (await stat(join(path, MANIFEST)).catch(() => null)) return [{ path, kind: "backup" }];
+  if (await looksLikeBackup(path)) return [{ path, kind: "backup" }];
   const found: Array<{ path: string; kind: CandidateKind }> = [];
   for (const e of (await readdir(path, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
     const child = join(path, e.name);
-    if (e.isDirectory() && !e.name.startsWith(".") && (await stat(join(child, MANIFEST)).catch(() => null))) found.push({ path: child, kind: "backup" });
+    if (e.isDirectory() && !e.name.startsWith(".") && (await looksLikeBackup(child))) found.push({ path: child, kind: "backup" });
     else if (e.isFile() && DUMP_NAME.test(e.name)) found.push({ path: child, kind: "dump" });
   }
   return found.length > 0 ? found : [{ path, kind: "unknown" }];

@@ -7,16 +7,17 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatDsn } from "../../lib/dsn";
 import { RollbackError } from "../../lib/errors";
-import { LocalServer, startLocalServer } from "../../lib/sandbox/mariadb";
+import type { LocalServer } from "../../lib/sandbox/mariadb";
 import { createBackup, restoreBackup, verifyBackups } from "../../lib/backup";
 import { DUMP_FLAGS } from "../../lib/backup/create";
-import { backupCli, fingerprint, rehash, rewriteManifest, rowsOf, sha256sum } from "./helpers";
+import { backupCli, fingerprint, rehash, rewriteManifest, rowsOf, sha256sum, startServers } from "./helpers";
 
 const run = promisify(execFile);
 
 // One server: the IDC source `shop`, and the restore target `shop_idc` with a state of its own
 // that every refused or failed restore must leave exactly as it was.
 let server: LocalServer;
+let stopServers: () => Promise<void> = async () => undefined;
 let work: string;
 let base: string;
 let untouched: unknown;
@@ -50,7 +51,9 @@ async function reasonsFor(path: string, opts: Parameters<typeof verifyBackups>[1
 }
 
 beforeAll(async () => {
-  server = await startLocalServer({ name: "backup-refuse" });
+  const started = await startServers({ name: "backup-refuse" });
+  [server] = started.servers;
+  stopServers = started.stop;
   work = await mkdtemp(join(tmpdir(), "backup-refuse-"));
   await server.exec(
     "CREATE DATABASE shop",
@@ -72,7 +75,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await server?.stop();
+  await stopServers();
   if (work) await rm(work, { recursive: true, force: true });
 });
 

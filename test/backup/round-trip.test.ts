@@ -7,11 +7,11 @@ import type { RowDataPacket } from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatDsn } from "../../lib/dsn";
 import { connect } from "../../lib/mysql";
-import { LocalServer, startLocalServer } from "../../lib/sandbox/mariadb";
+import type { LocalServer } from "../../lib/sandbox/mariadb";
 import { restoreBackup, verifyBackups } from "../../lib/backup";
 import { DUMP_FLAGS } from "../../lib/backup/create";
 import { Manifest } from "../../lib/backup/manifest";
-import { backupCli, rowsOf, sha256sum } from "./helpers";
+import { backupCli, rowsOf, sha256sum, startServers } from "./helpers";
 
 const run = promisify(execFile);
 
@@ -23,6 +23,7 @@ const TABLES = ["parent", "child", "odd name-ü", "empty"];
 // IDC runs KST, the restore target UTC: TIMESTAMPs must keep their instant.
 let idc: LocalServer;
 let target: LocalServer;
+let stopServers: () => Promise<void> = async () => undefined;
 let work: string;
 
 async function seed(s: LocalServer): Promise<void> {
@@ -93,10 +94,12 @@ async function one(s: LocalServer, db: string, sql: string, serverZone = false):
 const inServerZone = (s: LocalServer, db: string, sql: string) => one(s, db, sql, true);
 
 beforeAll(async () => {
-  [idc, target] = await Promise.all([
-    startLocalServer({ name: "backup-idc", timeZone: "+09:00", args: ["--log-bin=idc-bin", "--server-id=7"] }),
-    startLocalServer({ name: "backup-target", timeZone: "+00:00" }),
-  ]);
+  const started = await startServers(
+    { name: "backup-idc", timeZone: "+09:00", args: ["--log-bin=idc-bin", "--server-id=7"] },
+    { name: "backup-target", timeZone: "+00:00" },
+  );
+  [idc, target] = started.servers;
+  stopServers = started.stop;
   work = await mkdtemp(join(tmpdir(), "backup-round-trip-"));
   await seed(idc);
   // The target already holds an older state of the database, with an object of its own.
@@ -104,7 +107,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([idc?.stop(), target?.stop()]);
+  await stopServers();
   if (work) await rm(work, { recursive: true, force: true });
 });
 
