@@ -62,6 +62,20 @@ describe("the rollback stack", () => {
   });
 });
 
+describe("pulumi preview", () => {
+  it("shows every layer and every runbook command the up would run, without running any", async () => {
+    const up = (await runProgram("rollback")).recorder.resources.map((r) => r.name);
+    const recorder = await mockStack("rollback", stackFile("rollback"), true);
+    process.env.ROLLBACK_RUN_ID = "run-1";
+    vi.resetModules();
+    const program = await import("../../index.js");
+    await recorder.settled();
+    // Only values known without the engine are read: in preview, an output no mock returned never resolves.
+    expect([program.activeTarget, program.dnsWeights, program.rdsDesiredState]).toEqual(["idc", { idc: 100, aws: 0 }, "stopped"]);
+    expect(recorder.resources.map((r) => r.name).sort()).toEqual([...up].sort());
+  });
+});
+
 describe("the cutover stack", () => {
   it("makes AWS live on every layer, starting RDS before anything touches it", async () => {
     const { recorder, outputs } = await runProgram("cutover");
