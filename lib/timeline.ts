@@ -131,19 +131,45 @@ export function lastEntry(entries: readonly TimelineEntry[], step: string): Time
   return undefined;
 }
 
-export interface RunStepOptions {
-  readonly step: string;
-  /** The command and its arguments; secrets travel in `env`, never here. */
-  readonly command: readonly string[];
-  readonly timeline: string;
+export interface ChildOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
-  /** Exit codes that count as success (e.g. 1 for the `diff` step: verify exits 1 when the sides differ, as expected in a rollback). */
-  readonly okCodes?: readonly number[];
   /** Receives the child's stderr; by default it is streamed to ours. */
   readonly onStderr?: (chunk: string) => void;
   /** Also write the child's stdout (its --json report) to ours, as a command resource expects. */
   readonly echoStdout?: boolean;
+}
+
+export interface ChildResult {
+  /** The exit code; a child killed by a signal gets 128 + the signal number, as a shell reports it. */
+  readonly code: number | null;
+  readonly stdout: string;
+}
+
+/** Runs a command without a shell, streaming its stderr and capturing its stdout. */
+export function runChild(command: readonly string[], opts: ChildOptions = {}): Promise<ChildResult> {
+  const [cmd, ...args] = command;
+  if (!cmd) return Promise.reject(new RollbackError("ARGS_INVALID", "command", "is empty", "pass it after --"));
+  return new Promise<ChildResult>((resolve, reject) => {
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    child.stdout.on("data", (b: Buffer) => {
+      out.push(b);
+      if (opts.echoStdout) process.stdout.write(b);
+    });
+    child.stderr.on("data", (b: Buffer) => (opts.onStderr ? opts.onStderr(b.toString()) : process.stderr.write(b)));
+    child.on("error", (e) => reject(new RollbackError("COMMAND_SPAWN", cmd, messageOf(e), "is it installed and on PATH?")));
+    child.on("close", (c, signal) => resolve({ code: c ?? (signal ? 128 + (constants.signals[signal] ?? 0) : null), stdout: Buffer.concat(out).toString() }));
+  });
+}
+
+export interface RunStepOptions extends ChildOptions {
+  readonly step: string;
+  /** The command and its arguments; secrets travel in `env`, never here. */
+  readonly command: readonly string[];
+  readonly timeline: string;
+  /** Exit codes that count as success (e.g. 1 for the `diff` step: verify exits 1 when the sides differ, as expected in a rollback). */
+  readonly okCodes?: readonly number[];
 }
 
 export interface StepResult {
@@ -175,32 +201,17 @@ export async function runStep(opts: RunStepOptions): Promise<StepResult> {
   const { phase, budgetMs: budget } = stepPhase(opts.step);
   const env = opts.env ?? process.env;
   const startedAt = new Date();
-  const t0 = Date.now();
-  const [cmd, ...args] = opts.command;
-  if (!cmd) throw new RollbackError("ARGS_INVALID", opts.step, "no command given", "pass it after --");
-  const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
-    const child = spawn(cmd, args, { env, cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    child.stdout.on("data", (b: Buffer) => {
-      out.push(b);
-      if (opts.echoStdout) process.stdout.write(b);
-    });
-    child.stderr.on("data", (b: Buffer) => (opts.onStderr ? opts.onStderr(b.toString()) : process.stderr.write(b)));
-    child.on("error", (e) => reject(new RollbackError("STEP_SPAWN", `${opts.step}: ${cmd}`, messageOf(e), "is it installed and on PATH?")));
-    child.on("close", (c, signal) => // A child killed by a signal exits like a shell reports it: 128 + the signal number.
-      resolve({ code: c ?? (signal ? 128 + (constants.signals[signal] ?? 0) : null), stdout: Buffer.concat(out).toString() }));
-  });
+  const { code, stdout } = await runChild(opts.command, opts);
   const ok = code !== null && (opts.okCodes ?? [0]).includes(code);
-  const secrets = secretValues(env);
   const entry: TimelineEntry = {
     step: opts.step,
     phase,
     startedAt: startedAt.toISOString(),
-    durationMs: Date.now() - t0,
+    durationMs: Date.now() - startedAt.getTime(),
     budgetMs: budget,
     status: ok ? "ok" : "failed",
     exitCode: code,
-    report: redactDeep(parseReport(stdout), secrets),
+    report: redactDeep(parseReport(stdout), secretValues(env)),
   };
   await appendEntry(opts.timeline, entry);
   return { entry, stdout };

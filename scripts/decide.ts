@@ -15,6 +15,7 @@ Measurements (each optional; an unmeasured criterion is reported as such):
   --lost-rows N            --mismatch-pct N   (override what --verify gives)
   --probe QUERIES.json     run the performance probe: env BASELINE_DATABASE_URL (IDC) and
                            CANDIDATE_DATABASE_URL (AWS); [--runs N] (default 30)
+                           [--baseline-label idc] [--candidate-label aws] (names in reports)
   --perf FILE              a saved probe report instead      --degradation-pct N   (override)
   --outage-min N           --error-rate-pct N
   --security-issue         --unrecoverable-error   (manual input)
@@ -45,6 +46,8 @@ async function main(argv: string[]): Promise<number> {
     "mismatch-pct": { type: "string" },
     probe: { type: "string" },
     runs: { type: "string" },
+    "baseline-label": { type: "string" },
+    "candidate-label": { type: "string" },
     perf: { type: "string" },
     "degradation-pct": { type: "string" },
     "outage-min": { type: "string" },
@@ -75,8 +78,8 @@ async function main(argv: string[]): Promise<number> {
   if (v.probe) {
     const queries = await readQuerySet(v.probe);
     perf = await probe({
-      baseline: { label: "idc", dsn: dsnFromEnv("BASELINE_DATABASE_URL") },
-      candidate: { label: "aws", dsn: dsnFromEnv("CANDIDATE_DATABASE_URL") },
+      baseline: { label: v["baseline-label"] ?? "idc", dsn: dsnFromEnv("BASELINE_DATABASE_URL") },
+      candidate: { label: v["candidate-label"] ?? "aws", dsn: dsnFromEnv("CANDIDATE_DATABASE_URL") },
       queries,
       runs: numberFlag(v.runs, "runs", 30, 1),
     });
@@ -97,8 +100,15 @@ async function main(argv: string[]): Promise<number> {
   };
   const decision = decide(measurements, thresholds);
 
-  for (const c of decision.criteria) process.stderr.write(`${c.verdict.padEnd(12)} ${c.reason}\n`);
-  process.stderr.write(`decision: ${decision.rollback ? "ROLL BACK" : "stay"}\n`);
+  if (perf) {
+    process.stderr.write(
+      `performance: p50 ${perf.candidateLabel} ${perf.candidateP50Ms.toFixed(2)} ms vs ${perf.baselineLabel} ${perf.baselineP50Ms.toFixed(2)} ms (${perf.degradationPct >= 0 ? "+" : ""}${perf.degradationPct.toFixed(1)} %)\n`,
+    );
+  }
+  if (phase === "decision") {
+    for (const c of decision.criteria) process.stderr.write(`${c.verdict.padEnd(12)} ${c.reason}\n`);
+    process.stderr.write(`decision: ${decision.rollback ? "ROLL BACK" : "stay"}\n`);
+  }
   const report = { ...decision, measurements, ...(perf ? { perf } : {}) };
   if (v.timeline) {
     const startedAt = new Date(t0).toISOString();

@@ -146,7 +146,29 @@ export function summarizeReport(report: unknown): string {
   const checks = healthChecks(report);
   if (checks.length) return `${checks.filter((c) => c.ok).length}/${checks.length} checks passed`;
   const r = obj(report);
-  const summary = str(r?.summary) ?? str(r?.message) ?? str(obj(r?.error)?.problem);
+  const d = num(r?.degradationPct);
+  if (r && d !== undefined) {
+    return `p50 ${str(r.candidateLabel)} ${ms(num(r.candidateP50Ms))} vs ${str(r.baselineLabel)} ${ms(num(r.baselineP50Ms))} (${d >= 0 ? "+" : ""}${pct(d, 1)})`;
+  }
+  if (r && Array.isArray(r.criteria) && typeof r.rollback === "boolean") {
+    return r.rollback ? `roll back: ${arr(r.reasons).join("; ")}` : "stay: no criterion exceeded";
+  }
+  if (r && typeof r.maintenance503 === "number") {
+    return `${count(num(r.requests))} requests, ${count(num(r.errors))} errors, ${count(num(r.maintenance503))} maintenance 503s, ${Math.round((num(r.downtimeMs) ?? 0) / 1000)} s without service`;
+  }
+  if (r && typeof r.lost === "number") return `${count(num(r.checked))} acknowledged writes checked on IDC, ${count(num(r.lost))} lost, ${count(num(r.resurrected))} deletes undone`;
+  if (r && Array.isArray(r.files)) {
+    const logs = arr(r.files).map(obj);
+    return `${count(logs.reduce((n, f) => n + (num(f?.errors) ?? 0), 0))} error lines in ${logs.length} logs`;
+  }
+  if (r && typeof r.sent === "number") return `${count(num(r.sent))} delivered, ${count(num(r.failed))} failed`;
+  // scripts/idc-mysql.ts: the container's state and what was done; switch-upstream.ts: the outcome.
+  if (r && typeof r.verb === "string" && obj(r.before)) {
+    const before = obj(r.before)!;
+    return `${str(r.container)} was ${str(before.status)}; action: ${str(r.action) ?? "none"}${obj(r.mysql)?.answered ? "; MySQL answers" : ""}`;
+  }
+  if (r && typeof r.outcome === "string" && typeof r.servers === "string") return `${r.outcome}: ${str(r.name)} -> ${r.servers}`;
+  const summary = str(r?.summary) ?? str(r?.problem) ?? str(r?.message) ?? str(obj(r?.error)?.problem);
   if (summary) return summary;
   if (r && typeof r.ok === "boolean") return r.ok ? "ok" : "not ok";
   return "";

@@ -4,7 +4,7 @@ import { formatDuration } from "../progress";
 import { STEPS } from "../runbook";
 import { PhaseTiming, TimelineEntry, lastEntry } from "../timeline";
 import { ChecklistItem, CHECK } from "./checklist";
-import { count, num, obj, pct, str, syncCounts } from "./evidence";
+import { count, num, obj, summarizeReport, syncCounts } from "./evidence";
 
 /**
  * The plan's §7 follow-up actions (R8): immediate, within 24 hours, within a week, each with an
@@ -92,7 +92,7 @@ export function followUps(i: FollowUpInput): FollowUp[] {
       action: "Strengthen monitoring of the IDC service",
       owner: o("infraTeam"),
       facts: [
-        ...(perf ? [`latest probe: ${str(perf.candidateLabel)} p50 ${pct(num(perf.degradationPct), 1)} vs ${str(perf.baselineLabel)}`] : []),
+        ...(perf ? [`latest probe: ${summarizeReport(perf)}`] : []),
         ...failedChecks,
         ...(failedChecks.length ? [] : ["every checklist item passed"]),
       ],

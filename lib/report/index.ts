@@ -82,9 +82,6 @@ function changeList(entries: readonly TimelineEntry[], changes: Changes): Rollba
   const sync = lastEntry(entries, "sync");
   if (sync) out.push({ layer: "IDC MySQL", where: "tables synced from AWS", change: summarizeReport(sync.report) });
   if (changes.rdsDesiredState) out.push({ layer: "AWS RDS", where: "instance", change: changes.rdsDesiredState });
-  for (const e of entries.filter((x) => STEPS.some((s) => s.id === x.step) && x.note)) {
-    if (!out.some((c) => c.layer === e.step)) out.push({ layer: e.step, where: "drill stand-in / note", change: e.note! });
-  }
   return out;
 }
 

@@ -1,0 +1,97 @@
+import { join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { ConfigSchema, RollbackConfig } from "../config";
+import type { Contacts } from "../contacts";
+import type { DrillCredentials } from "./credentials";
+import type { DrillEnvironment } from "./environment";
+import { IDC_CONTAINER, SECRET_EXTRAS, SECRET_FORMAT, UPSTREAM } from "./environment";
+import { DATABASE, OPS_DATABASE } from "./shop";
+
+/**
+ * The drill's stack config: what a `Pulumi.drill.yaml` would hold for this machine, validated by
+ * the program's own schema (lib/config). The runbook steps get their arguments and environment
+ * from it through the same functions the Pulumi Runbook uses, so the drill rehearses what
+ * `pulumi up` would run. Only what cannot exist here is a labelled stand-in: the secret ARN
+ * (a file), the Route53 zone, the RDS instance and the IDC docker host (the docker shim).
+ */
+export const DRILL_CONTACTS: Contacts = {
+  systemAdmin: { name: "Drill system admin", reach: "sysadmin@example.invalid" },
+  dba: { name: "Drill DBA", reach: "dba@example.invalid" },
+  appTeam: { name: "Drill app team", reach: "#app-team" },
+  infraTeam: { name: "Drill infra team", reach: "#infra-team" },
+  emergency: { name: "Drill on-call", reach: "+82-2-0000-0000" },
+};
+
+/** Resolves a Pulumi Output outside an engine run (Outputs apply without one). */
+export function resolve<T>(value: pulumi.Input<T>): Promise<T> {
+  return new Promise<T>((done) => {
+    pulumi.output(value).apply((v) => {
+      done(v as T);
+      return v;
+    });
+  });
+}
+
+export function drillConfig(env: DrillEnvironment, creds: DrillCredentials, opts: { progressEveryS: number; webhookUrl?: string }): RollbackConfig {
+  const endpoint = (port: number) => ({ host: "127.0.0.1", port, database: DATABASE, user: creds.runbook.user, password: creds.runbook.password });
+  const raw = {
+    target: "idc",
+    // The runbook's own path to each database: direct, the operator's alternative path (plan §9).
+    idc: endpoint(env.idc.port),
+    aws: endpoint(env.aws.port),
+    nginx: {
+      connection: { mode: "local" },
+      upstreamName: UPSTREAM,
+      kind: "http",
+      file: env.upstreamFile,
+      testCommand: env.nginx.testCommand,
+      reloadCommand: env.nginx.reloadCommand,
+      maintenanceFlag: env.maintenanceFlag,
+      idcServers: [`127.0.0.1:${env.apps.idc.port}`],
+      awsServers: [`127.0.0.1:${env.apps.aws.port}`],
+    },
+    connectionSecret: {
+      store: "secretsmanager",
+      // Stand-in: the drill's secret is a file; the ARN only names it in reports.
+      id: `arn:aws:secretsmanager:drill:000000000000:secret:${env.secretFile}`,
+      format: SECRET_FORMAT,
+      extras: SECRET_EXTRAS,
+      recycleCommand: `kill -HUP ${env.apps.aws.pid} ${env.apps.idc.pid}`,
+    },
+    route53: {
+      zoneId: "ZDRILL0000000",
+      name: "db.shop.drill.invalid",
+      type: "CNAME",
+      idc: { records: ["idc-db.shop.drill.invalid"] },
+      aws: { records: ["rds.shop.drill.invalid"] },
+    },
+    rds: { instanceId: "drill-shop", region: "ap-northeast-2" },
+    idcMysql: {
+      // Stand-in: the docker shim ignores DOCKER_HOST; there is no docker engine here.
+      dockerHost: `unix://${join(env.docker.binDir, "docker.sock")}`,
+      containerName: IDC_CONTAINER,
+      dataVolume: "drill-idc-data",
+      waitTimeoutSeconds: 60,
+    },
+    runbook: {
+      drainTimeoutSeconds: 30,
+      backupPaths: env.backupPaths,
+      backupMaxAgeHours: 24,
+      health: {
+        expectWritable: true,
+        http: [`http://127.0.0.1:${env.apps.idc.port}/health`, `${env.nginxUrl}/nginx-health`],
+        maxLatencyMs: 2000,
+        canaryTable: `${OPS_DATABASE}.canary`,
+        createCanary: true,
+        disks: [env.idc.datadir],
+        minDiskFreePct: 1,
+        minMemFreeMb: 32,
+      },
+      timelineDir: join(env.dir, "runs"),
+    },
+    contacts: DRILL_CONTACTS,
+    notifications: { progressEveryMin: opts.progressEveryS / 60, ...(opts.webhookUrl ? { webhookUrl: opts.webhookUrl } : {}) },
+  };
+  const parsed = ConfigSchema.parse(raw);
+  return { ...parsed, rds: { ...parsed.rds, region: "ap-northeast-2" } };
+}

@@ -1,0 +1,166 @@
+import { scriptOf } from "../../components/command-line";
+import { directionOf, runbookOrder, scriptStep } from "../../components/runbook/plan";
+import type { RollbackConfig } from "../config";
+import { dnsWeights, Side } from "../dns-weights";
+import { parseHostPort, renderUpstream } from "../nginx-upstream";
+import type { Changes } from "../report";
+import { StepId, STEPS } from "../runbook";
+import { appendEntry, runChild, runStep, stepPhase, TimelineEntry } from "../timeline";
+import { resolve } from "./config";
+import { DrillEnvironment, scriptArgv } from "./environment";
+import type { View } from "./view";
+
+/**
+ * Runs the runbook of lib/runbook.ts, in the order the Pulumi Runbook runs it
+ * (components/runbook/plan.ts runbookOrder), each step the way its resource would:
+ * - script steps: the script with the arguments and environment `scriptStep` gives the command
+ *   resource (secrets in the environment only), through the same step runner as scripts/step.ts;
+ * - nginx-upstream and idc-health: the script their component runs (switch-upstream.ts,
+ *   idc-mysql.ts), with the component's arguments;
+ * - connection-secret: the component's value (lib/connection-string.ts) written to the drill's
+ *   secret file instead of Secrets Manager, then the configured recycle command;
+ * - dns-weights: the component's weights computed (lib/dns-weights.ts) and recorded: no Route53 here;
+ * - rds-stop: recorded as not run: no AWS here.
+ * Like `pulumi up`, a failed step stops the run: nothing after it is created.
+ */
+export interface RunbookRun {
+  /** "idc": the rollback; "aws": the forward cut-over (the other stack). */
+  readonly target: Side;
+  readonly env: DrillEnvironment;
+  readonly config: RollbackConfig;
+  readonly timeline: string;
+  readonly view: View;
+  /** Scenario faults: run just before / after a step. */
+  readonly before?: Partial<Record<StepId, () => Promise<void>>>;
+  readonly after?: Partial<Record<StepId, () => Promise<void>>>;
+  /** Called as each step starts (notifications, the live view). */
+  readonly onStep?: (step: StepId) => void;
+  /**
+   * Run only these steps; the others are recorded as not run, with `skipNote` saying why
+   * (a cut-over stopped at its gate leaves nothing to copy back: see lib/drill/index.ts).
+   */
+  readonly only?: readonly StepId[];
+  readonly skipNote?: string;
+}
+
+export interface RunbookResult {
+  /** Every step ran and succeeded. */
+  readonly completed: boolean;
+  readonly failedStep?: StepId;
+  readonly entries: TimelineEntry[];
+  /** What the Pulumi-managed layers were set to (the stack outputs; env ROLLBACK_CHANGES for the report). */
+  readonly changes: Changes;
+}
+
+/** Steps that write no timeline line of their own here: `report` runs after the drill's checks (scripts/report.ts). */
+const AFTER_RUN: readonly StepId[] = ["report"];
+
+function standIn(step: StepId, startedAt: number, status: TimelineEntry["status"], report: unknown, note: string): TimelineEntry {
+  const { phase, budgetMs } = stepPhase(step);
+  return { step, phase, startedAt: new Date(startedAt).toISOString(), durationMs: Date.now() - startedAt, budgetMs, status, exitCode: null, report, note };
+}
+
+export async function runRunbook(r: RunbookRun): Promise<RunbookResult> {
+  const { env, config, view } = r;
+  const direction = directionOf(r.target);
+  const entries: TimelineEntry[] = [];
+  const servers = (direction.target === "idc" ? config.nginx.idcServers : config.nginx.awsServers).map((s, i) => parseHostPort(s, `nginx.servers[${i}]`));
+  const weights = dnsWeights(r.target, config.route53, "rollback:route53");
+  const changes: Changes = {
+    dnsWeights: weights,
+    nginxUpstream: renderUpstream({ name: config.nginx.upstreamName, kind: config.nginx.kind, servers }),
+    connectionSecretArn: config.connectionSecret.id,
+    rdsDesiredState: `not run: no AWS here (the stack would make it ${r.target === "idc" ? "stopped, with a final snapshot" : "available"})`,
+  };
+
+  const script = async (step: StepId, args: readonly (string | number)[], extraEnv: Record<string, string>, okCodes?: readonly number[]) => {
+    const { entry } = await runStep({
+      step,
+      command: scriptArgv(scriptOf(step), args.map(String)),
+      env: { ...process.env, ...extraEnv },
+      cwd: env.dir,
+      timeline: r.timeline,
+      okCodes,
+      onStderr: (text) => view.child(text),
+    });
+    return entry;
+  };
+
+  for (const step of runbookOrder(r.target).filter((s) => !AFTER_RUN.includes(s))) {
+    r.onStep?.(step);
+    // lib/runbook.ts words the titles for the rollback; the forward run is the same step toward AWS.
+    view.stepStart(step, r.target === "idc" ? STEPS.find((s) => s.id === step)!.title : `the same step toward ${r.target.toUpperCase()} (cutover stack)`);
+    await r.before?.[step]?.();
+    const t0 = Date.now();
+    let entry: TimelineEntry;
+    const planned = scriptStep(step, config, direction);
+    if (r.only && !r.only.includes(step)) {
+      entry = standIn(step, t0, "not-run", null, r.skipNote ?? "not run");
+      await appendEntry(r.timeline, entry);
+    } else if (planned) {
+      const extraEnv: Record<string, string> = {};
+      for (const [k, v] of Object.entries(planned.environment)) extraEnv[k] = String(await resolve(v));
+      entry = await script(step, planned.args, extraEnv, planned.okCodes);
+    } else if (step === "nginx-upstream") {
+      // The arguments components/nginxUpstream.ts gives switch-upstream.ts.
+      entry = await script(
+        step,
+        [
+          "--file", config.nginx.file,
+          "--name", config.nginx.upstreamName,
+          "--servers", servers.map((s) => `${s.host}:${s.port}`).join(","),
+          "--kind", config.nginx.kind,
+          "--test-cmd", config.nginx.testCommand,
+          "--reload-cmd", config.nginx.reloadCommand,
+          "--json",
+        ],
+        {},
+      );
+    } else if (step === "idc-health") {
+      // The arguments and environment components/idcMysql.ts gives idc-mysql.ts; `docker` is the drill's shim.
+      const i = config.idcMysql;
+      entry = await script(
+        step,
+        [i.restartIfUnhealthy ? "restart" : "check", "--container", i.containerName, "--timeout", i.waitTimeoutSeconds, "--poll-ms", 200, "--json"],
+        {
+          DOCKER_HOST: i.dockerHost,
+          DATABASE_URL: env.url("idc", "direct"),
+          PATH: `${env.docker.binDir}:${process.env.PATH ?? ""}`,
+        },
+      );
+    } else if (step === "connection-secret") {
+      // components/connectionSecret.ts writes this value as the secret's AWSCURRENT version; the drill's
+      // apps read a file instead, through their own network path (the relay), as the app user.
+      await env.writeSecret(direction.target);
+      const recycle = config.connectionSecret.recycleCommand;
+      const said: string[] = [];
+      let ok = true;
+      if (recycle) {
+        const waits = [env.apps.aws.nextReload(), env.apps.idc.nextReload()];
+        const res = await runChild(["/bin/sh", "-c", recycle], { onStderr: (t) => view.child(t) });
+        said.push(...(await Promise.all(waits)));
+        ok = res.code === 0 && said.every((l) => l.includes("connection from the secret"));
+      }
+      entry = standIn(
+        step,
+        t0,
+        ok ? "ok" : "failed",
+        { ok, secretFile: env.secretFile, apps: said },
+        `stand-in for the Secrets Manager version: wrote ${config.connectionSecret.format} to ${env.secretFile} (-> ${direction.target}), then ran the recycle command \`${recycle ?? "(none)"}\``,
+      );
+      await appendEntry(r.timeline, entry);
+    } else if (step === "dns-weights") {
+      entry = standIn(step, t0, "ok", { weights }, `computed by lib/dns-weights.ts: idc ${weights.idc}, aws ${weights.aws}; recorded, not applied (no Route53 here)`);
+      await appendEntry(r.timeline, entry);
+    } else {
+      // rds-stop (and the cut-over's RDS start): a dynamic provider calling the RDS API.
+      entry = standIn(step, t0, "not-run", null, `not run: no AWS here (${r.target === "idc" ? "StopDBInstance with a final snapshot" : "StartDBInstance"})`);
+      await appendEntry(r.timeline, entry);
+    }
+    entries.push(entry);
+    view.stepEnd(entry);
+    if (entry.status === "failed") return { completed: false, failedStep: step, entries, changes };
+    await r.after?.[step]?.();
+  }
+  return { completed: true, entries, changes };
+}

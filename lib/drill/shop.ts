@@ -1,0 +1,93 @@
+import type { PerfQuery } from "../perf";
+import type { LocalServer } from "../sandbox/mariadb";
+import { Progress } from "../progress";
+
+/**
+ * The drill's production stand-in: a small shop schema (customers and their orders, with a
+ * foreign key, DECIMAL money, DATETIME(6) times) loaded into IDC before the cut-over.
+ */
+export const DATABASE = "shop";
+/** Where health.ts writes its canary row: outside the application's database, so it never shows up as a difference. */
+export const OPS_DATABASE = "rollback_ops";
+
+export const SCHEMA = [
+  `CREATE TABLE customers (
+     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+     name VARCHAR(100) NOT NULL,
+     email VARCHAR(200) NOT NULL,
+     created_at DATETIME(6) NOT NULL,
+     updated_at DATETIME(6) NOT NULL
+   ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci`,
+  `CREATE TABLE orders (
+     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+     customer_id BIGINT NOT NULL,
+     amount DECIMAL(12,2) NOT NULL,
+     status ENUM('new','paid','shipped','cancelled') NOT NULL,
+     note VARCHAR(255) NULL,
+     created_at DATETIME(6) NOT NULL,
+     updated_at DATETIME(6) NOT NULL,
+     KEY idx_orders_customer (customer_id),
+     CONSTRAINT fk_orders_customer FOREIGN KEY (customer_id) REFERENCES customers (id)
+   ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci`,
+];
+
+export const TABLES = ["customers", "orders"] as const;
+
+/** Customers for `rows` orders: one per ten orders, at least 50. */
+export function customerCount(rows: number): number {
+  return Math.max(50, Math.ceil(rows / 10));
+}
+
+/** Creates the schema on a server (both sides get it: the migration's schema load). */
+export async function createSchema(server: LocalServer): Promise<void> {
+  await server.exec(`CREATE DATABASE ${DATABASE}`, `CREATE DATABASE ${OPS_DATABASE}`, `USE ${DATABASE}`, ...SCHEMA);
+}
+
+const BATCH = 100_000;
+
+/**
+ * Loads `rows` orders into IDC, server-side (MariaDB's SEQUENCE engine, seq_1_to_N), in batches
+ * so a million rows show progress and no statement runs long.
+ */
+export async function loadRows(server: LocalServer, rows: number, quiet: boolean): Promise<void> {
+  const customers = customerCount(rows);
+  const progress = new Progress({ label: "load IDC", total: rows + customers, quiet });
+  await server.exec(
+    `INSERT INTO ${DATABASE}.customers (id, name, email, created_at, updated_at)
+     SELECT seq, CONCAT('customer ', seq), CONCAT('c', seq, '@example.com'),
+            '2024-01-01 00:00:00.000000' + INTERVAL seq SECOND, '2024-06-01 00:00:00.123456' + INTERVAL seq SECOND
+     FROM seq_1_to_${customers}`,
+  );
+  progress.add(customers);
+  for (let from = 1; from <= rows; from += BATCH) {
+    const to = Math.min(rows, from + BATCH - 1);
+    await server.exec(
+      `INSERT INTO ${DATABASE}.orders (id, customer_id, amount, status, note, created_at, updated_at)
+       SELECT seq, 1 + (seq * 7919) % ${customers}, ROUND(1 + (seq * 37) % 9999 / 100, 2),
+              ELT(1 + seq % 4, 'new', 'paid', 'shipped', 'cancelled'),
+              IF(seq % 5 = 0, NULL, CONCAT('order ', seq)),
+              '2024-02-01 00:00:00.000000' + INTERVAL seq SECOND, '2024-07-01 12:00:00.654321' + INTERVAL seq SECOND
+       FROM seq_${from}_to_${to}`,
+    );
+    progress.add(to - from + 1);
+  }
+  progress.finish();
+}
+
+/**
+ * The configured query set of the performance probe: what the shop's pages run. Mostly a report
+ * over a few hundred customers (milliseconds of work, so a loaded machine's noise stays small
+ * against it), plus the lookups every page does.
+ */
+export function probeQueries(rows: number): PerfQuery[] {
+  const customers = customerCount(rows);
+  return [
+    { name: "order by id", sql: "SELECT id, customer_id, amount, status, note FROM orders WHERE id = ?", params: [Math.ceil(rows / 2)] },
+    { name: "orders of a customer", sql: "SELECT id, amount, status FROM orders WHERE customer_id = ? ORDER BY id", params: [Math.ceil(customers / 3)] },
+    {
+      name: "customer totals",
+      sql: "SELECT customer_id, COUNT(*) AS n, SUM(amount) AS total FROM orders WHERE customer_id BETWEEN ? AND ? GROUP BY customer_id",
+      params: [1, Math.min(customers, 300)],
+    },
+  ];
+}
