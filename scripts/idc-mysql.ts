@@ -1,8 +1,8 @@
 import { EXIT, numberFlag, parseCli, runMain } from "../lib/cli";
+import { dsnFromEnv } from "../lib/dsn";
 import { RollbackError } from "../lib/errors";
 import { parseContainerName } from "../lib/traffic/docker";
 import { checkIdcMysql, restartIdcMysql } from "../lib/traffic/idc-mysql";
-import { dsnFromEnv } from "../lib/dsn";
 import { emit, required, say, usage } from "../lib/traffic/script";
 
 const USAGE = `

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { open, readFile, realpath, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { RollbackError, messageOf } from "../errors";
 
@@ -20,29 +20,30 @@ export async function readIfExists(path: string): Promise<string | undefined> {
 
 /**
  * Replaces `path` with `text` atomically: a temp file in the same directory (rename is only
- * atomic within one filesystem), fsync'ed, keeping the old file's mode, then rename(2) over the
- * target. A reader (nginx -t, a reload) sees the old text or the new, never half a file.
+ * atomic within one filesystem), fsync'ed, with the old file's mode and owner, then rename(2)
+ * over the target. A reader (nginx -t, a reload) sees the old text or the new, never half a file.
+ * A symlink (sites-enabled -> sites-available) is followed, so the link stays a link.
  * The temp name starts with a dot and does not end in `.conf`, so an `include conf.d/*.conf`
  * glob never picks it up.
  */
 export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
-  let mode = 0o644;
+  const target = await realpath(path).catch(() => path);
+  const dir = dirname(target);
+  const tmp = join(dir, `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  const old = await stat(target).catch(() => undefined);
   try {
-    mode = (await stat(path)).mode & 0o7777;
-  } catch {
-    // new file: default mode
-  }
-  try {
-    const fh = await open(tmp, "wx", mode);
+    const fh = await open(tmp, "wx");
     try {
+      // open()'s mode goes through the umask; chmod sets it exactly. Keep the owner when we can
+      // (as root on the nginx host); not being allowed to is fine.
+      await fh.chmod(old ? old.mode & 0o7777 : 0o644);
+      if (old) await fh.chown(old.uid, old.gid).catch(() => undefined);
       await fh.writeFile(text, "utf8");
       await fh.sync();
     } finally {
       await fh.close();
     }
-    await rename(tmp, path);
+    await rename(tmp, target);
   } catch (e) {
     await unlink(tmp).catch(() => undefined);
     const missingDir = (e as NodeJS.ErrnoException).code === "ENOENT";

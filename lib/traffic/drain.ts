@@ -22,7 +22,6 @@ export interface Session {
   readonly time: number;
   readonly info: string | null;
   readonly trxId: string | null;
-  readonly trxState: string | null;
   /** Seconds since the InnoDB transaction started. */
   readonly trxAge: number | null;
   readonly trxQuery: string | null;
@@ -86,7 +85,7 @@ export function statementPrefix(sql: string | null): string | null {
 const SESSIONS_SQL = `
 SELECT p.ID AS id, p.USER AS user, p.HOST AS host, p.DB AS db, p.COMMAND AS command, p.STATE AS state,
        p.TIME AS time, LEFT(p.INFO, 1000) AS info,
-       t.trx_id AS trxId, t.trx_state AS trxState,
+       t.trx_id AS trxId,
        TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) AS trxAge, LEFT(t.trx_query, 1000) AS trxQuery
   FROM information_schema.PROCESSLIST p
   LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID
@@ -105,7 +104,6 @@ export async function listSessions(c: Connection, server: string): Promise<Sessi
       time: Number(r.time ?? 0),
       info: r.info === null ? null : String(r.info),
       trxId: r.trxId === null ? null : String(r.trxId),
-      trxState: r.trxState === null ? null : String(r.trxState),
       trxAge: r.trxAge === null ? null : Number(r.trxAge),
       trxQuery: r.trxQuery === null ? null : String(r.trxQuery),
     }));

@@ -1,6 +1,6 @@
+/** Shared by the traffic scripts: required flags, human lines, the one JSON document, --help. */
+import { EXIT } from "../cli";
 import { RollbackError } from "../errors";
-
-/** Shared by the traffic scripts: what --help prints, required flags, and the one JSON document. */
 
 export function required(value: string | undefined, flag: string): string {
   if (value === undefined || value.trim() === "") throw new RollbackError("ARGS_MISSING", `--${flag}`, "is required", "run with --help");
@@ -19,5 +19,5 @@ export function emit(json: boolean | undefined, report: unknown): void {
 
 export function usage(text: string): number {
   process.stdout.write(text.replace(/^\n/, ""));
-  return 0;
+  return EXIT.ok;
 }

@@ -116,7 +116,7 @@ describe("drain on a real MariaDB", () => {
 describe("which sessions block a drain (pure)", () => {
   const s = (over: Partial<Session>): Session => ({
     id: 1, user: "app", host: "10.0.0.5:50000", db: "shop", command: "Sleep", state: null, time: 0, info: null,
-    trxId: null, trxState: null, trxAge: null, trxQuery: null, ...over,
+    trxId: null, trxAge: null, trxQuery: null, ...over,
   });
 
   it("blocks on transactions (idle or not) and running statements, not on idle sessions or system threads", () => {
