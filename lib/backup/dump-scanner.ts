@@ -67,9 +67,10 @@ const markers: ReadonlyArray<[RegExp, (m: RegExpMatchArray, s: DumpScanner) => S
 ];
 
 /**
- * Lines that end a table's structure or data section: trigger blocks (mysqldump writes them
- * right after a table, starting with `/*!50003` or `DELIMITER`) and the footer that restores
- * the session (starts with the TIME_ZONE reset). They belong to what runs after the tables.
+ * Lines that end the header or a table's structure or data section: trigger blocks (mysqldump
+ * writes them right after a table, starting with `/*!50003` or `DELIMITER`) and the footer that
+ * restores the session (starts with the TIME_ZONE reset; right after the header when the
+ * database has no tables). They belong to what runs after the tables.
  */
 const postStarts = ["/*!50003 ", "DELIMITER ", "/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE"].map((s) => Buffer.from(s));
 const insertStarts = ["INSERT ", "REPLACE "].map((s) => Buffer.from(s));
@@ -236,7 +237,7 @@ export class DumpScanner {
     if (first === CH.dash && buf[at + 1] === CH.dash) return this.comment(buf.toString("utf8", at, Math.min(end, at + 4096)).trimEnd());
     this.lastLineIsTrailer = false;
     if (kind === "header") this.headerStatement(buf, at, end);
-    if ((kind === "structure" || kind === "data") && postStarts.some((p) => startsWith(buf, at, end, p))) return POST;
+    if (kind !== "post" && postStarts.some((p) => startsWith(buf, at, end, p))) return POST;
     return this.section;
   }
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatDsn } from "../../lib/dsn";
 import { connect } from "../../lib/mysql";
 import type { LocalServer } from "../../lib/sandbox/mariadb";
-import { restoreBackup, verifyBackups } from "../../lib/backup";
+import { createBackup, restoreBackup, verifyBackups } from "../../lib/backup";
 import { DUMP_FLAGS } from "../../lib/backup/create";
 import { Manifest } from "../../lib/backup/manifest";
 import { backupCli, rowsOf, sha256sum, startServers } from "./helpers";
@@ -195,5 +195,14 @@ describe("backup round trip on real servers", () => {
     const r = await restoreBackup({ dsn: target.dsn("app_from_dump"), path: `${sql}.gz`, quiet: true });
     expect(r).toMatchObject({ ok: true, database: "app_from_dump", createdDatabase: true, rows: 1203, backup: { database: "app" } });
     await expectSameRows("app_from_dump");
+  });
+
+  it("backs up and restores a database without tables (the swap has nothing to rename)", async () => {
+    await idc.exec("CREATE DATABASE nothing");
+    const out = join(work, "nothing");
+    expect(await createBackup({ dsn: idc.dsn("nothing"), out, quiet: true })).toMatchObject({ ok: true, tables: [], rows: 0 });
+    expect((await verifyBackups([out])).ok).toBe(true);
+    const r = await restoreBackup({ dsn: target.dsn("nothing_restored"), path: out, quiet: true });
+    expect(r).toMatchObject({ ok: true, tables: [], createdDatabase: true, replaced: { tables: 0, objects: 0 } });
   });
 });
