@@ -20,7 +20,7 @@ export interface DnsWeights {
 }
 
 /** Route53 weights are integers 0-255 (Route53 API, ResourceRecordSet.Weight). */
-export const MAX_WEIGHT = 255;
+const MAX_WEIGHT = 255;
 
 /** The one-shot flip: all traffic to the target. */
 export const FLIP: readonly WeightStep[] = [{ target: 100, source: 0 }];
@@ -30,7 +30,7 @@ export const FLIP: readonly WeightStep[] = [{ target: 100, source: 0 }];
  * All-zero is refused: Route53 treats a set whose weights are all 0 as an equal split,
  * not as "off", so such a step would send half the users to the side being left.
  */
-export function validateWeightSteps(steps: readonly WeightStep[], subject: string): void {
+function validateWeightSteps(steps: readonly WeightStep[], subject: string): void {
   if (steps.length === 0) throw new RollbackError("DNS_WEIGHTS_INVALID", subject, "has no steps", "use [{ target: 100, source: 0 }] for a one-shot flip");
   steps.forEach((s, i) => {
     for (const side of ["target", "source"] as const) {

@@ -41,7 +41,7 @@ export interface GuardOutputs extends GuardInputs {
  * not the RDS Query API's `DBInstanceIdentifier`: Scheduler validates universal-target input
  * against the SDK model. A stop of an already stopped instance fails harmlessly, so no retries.
  */
-export function scheduleDefinition(inputs: GuardInputs): CreateScheduleCommandInput {
+function scheduleDefinition(inputs: GuardInputs): CreateScheduleCommandInput {
   return {
     Name: inputs.scheduleName,
     GroupName: inputs.groupName,
@@ -59,7 +59,7 @@ export function scheduleDefinition(inputs: GuardInputs): CreateScheduleCommandIn
   };
 }
 
-export async function getSchedule(client: SchedulerClient, inputs: Pick<GuardInputs, "scheduleName" | "groupName">): Promise<GetScheduleCommandOutput | undefined> {
+async function getSchedule(client: SchedulerClient, inputs: Pick<GuardInputs, "scheduleName" | "groupName">): Promise<GetScheduleCommandOutput | undefined> {
   const { GetScheduleCommand } = require("@aws-sdk/client-scheduler") as typeof import("@aws-sdk/client-scheduler");
   try {
     return await client.send(new GetScheduleCommand({ Name: inputs.scheduleName, GroupName: inputs.groupName }));

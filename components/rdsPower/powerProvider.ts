@@ -45,7 +45,7 @@ export interface Clock {
   now(): Date;
 }
 
-export const realClock: Clock = {
+const realClock: Clock = {
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   now: () => new Date(),
 };
@@ -81,7 +81,7 @@ export function planPower(status: string, desired: DesiredState, instanceId: str
  * StopDBCluster, and StopDBInstance is refused for an instance that has, or is, a read replica
  * (AWS RDS User Guide, "Stopping an Amazon RDS DB instance temporarily", limitations).
  */
-export function refuseUnsupported(instance: DBInstance, desired: DesiredState, instanceId: string): void {
+function refuseUnsupported(instance: DBInstance, desired: DesiredState, instanceId: string): void {
   if (instance.Engine?.startsWith("aurora") || instance.DBClusterIdentifier) {
     throw new RollbackError(
       "RDS_AURORA",
@@ -97,7 +97,7 @@ export function refuseUnsupported(instance: DBInstance, desired: DesiredState, i
   }
 }
 
-export async function describeInstance(client: RDSClient, instanceId: string): Promise<DBInstance> {
+async function describeInstance(client: RDSClient, instanceId: string): Promise<DBInstance> {
   const { DescribeDBInstancesCommand } = require("@aws-sdk/client-rds") as typeof import("@aws-sdk/client-rds");
   try {
     const out = await client.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: instanceId }));
@@ -110,7 +110,7 @@ export async function describeInstance(client: RDSClient, instanceId: string): P
 }
 
 /** Polls until the instance reports `want`; refuses a status that will never lead there, and gives up after the timeout. */
-export async function waitForStatus(
+async function waitForStatus(
   client: RDSClient,
   inputs: Pick<PowerInputs, "instanceId" | "pollIntervalSeconds" | "timeoutMinutes">,
   want: DesiredState,

@@ -7,7 +7,7 @@ export * from "./run-id";
 export * from "./schema";
 
 /** The project name, hence the config namespace: keys are `rollback:target`, `rollback:idc`, ... */
-export const NAMESPACE = "rollback";
+const NAMESPACE = "rollback";
 
 /**
  * Reads every `rollback:*` key, validates them together and returns the typed model with

@@ -1,7 +1,7 @@
 import { RollbackError } from "../errors";
 
 /** The environment variable CI sets so that `preview --save-plan` and `up --plan` agree on the run. */
-export const RUN_ID_ENV = "ROLLBACK_RUN_ID";
+const RUN_ID_ENV = "ROLLBACK_RUN_ID";
 
 /**
  * The id of this run of the runbook. Every runbook command has it as a trigger, so a new id

@@ -254,15 +254,15 @@ export const ConfigSchema = z
   })
   .strict();
 
-export type ParsedConfig = z.output<typeof ConfigSchema>;
+type ParsedConfig = z.output<typeof ConfigSchema>;
 /** The config the program uses: parsed, with `rds.region` resolved (it defaults to `aws:region`). */
 export type RollbackConfig = Omit<ParsedConfig, "rds"> & { readonly rds: ParsedConfig["rds"] & { readonly region: string } };
-export type ConfigKey = keyof ParsedConfig;
+type ConfigKey = keyof ParsedConfig;
 export const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as ConfigKey[];
 
 /** Leaves that hold secrets, as `--path` keys (for hints and the plain-text leak test). */
 export const SECRET_PATHS = ["idc.password", "aws.password", "nginx.connection.privateKey", "nginx.connection.password", "notifications.webhookUrl"] as const;
 
 export type Endpoint = RollbackConfig["idc"];
-export type NginxConfig = RollbackConfig["nginx"];
+type NginxConfig = RollbackConfig["nginx"];
 export type ConnectionConfig = NginxConfig["connection"];
