@@ -4,7 +4,7 @@ import { describeBlocker, drain } from "../lib/traffic/drain";
 import { emit, required, say, usage } from "../lib/traffic/script";
 
 const USAGE = `
-usage: drain.ts --timeout SECONDS [--kill] [--ignore-users a,b] [--poll-ms N] [--json]
+usage: drain.ts --timeout SECONDS [--kill] [--ignore-users a,b] [--poll-ms N (500)] [--json]
 env:   DATABASE_URL=mysql://user:pass@host:port/db   (the user needs the PROCESS privilege)
 
 Waits until no application transaction is open: no other client session holds an InnoDB

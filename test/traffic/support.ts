@@ -4,7 +4,6 @@ import { AddressInfo } from "node:net";
 import { join } from "node:path";
 
 const ROOT = join(__dirname, "..", "..");
-const TSX = join(ROOT, "node_modules", ".bin", "tsx");
 
 export interface ScriptRun {
   readonly code: number;
@@ -14,10 +13,13 @@ export interface ScriptRun {
   readonly json: any;
 }
 
-/** Runs `tsx scripts/<name>.ts args…` from the repo root, as the runbook and people do. */
+/**
+ * Runs `scripts/<name>.ts args…` from the repo root as `npx tsx` does, with tsx's loader in one
+ * node process (the tsx CLI would start a second one: a second lost on a loaded 2-core machine).
+ */
 export function runScript(name: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<ScriptRun> {
   return new Promise((resolve) => {
-    execFile(TSX, [join("scripts", `${name}.ts`), ...args], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, ["--import", "tsx", join("scripts", `${name}.ts`), ...args], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
       let json: unknown;
       try {
         json = JSON.parse(stdout);
