@@ -92,6 +92,8 @@ const Nginx = z
     failTimeoutS: z.number().int().min(1).optional(),
   })
   .strict()
+  // The upstream-name rule lives in lib/nginx-upstream.ts; a placeholder server makes
+  // validateUpstream judge the name alone (the server lists are checked item by item above).
   .superRefine((n, ctx) => refineWith(ctx, () => validateUpstream({ name: n.upstreamName, kind: n.kind, servers: [{ host: "x", port: 1 }] }), ["upstreamName"]));
 
 const ConnectionSecret = z
