@@ -2,7 +2,8 @@ import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { RollbackError } from "../errors";
-import { MANIFEST, Manifest, readManifest, sha256File } from "./manifest";
+import { Progress } from "../progress";
+import { MANIFEST, Manifest, readManifest } from "./manifest";
 import { scanFile } from "./read-dump";
 import { Candidate, judgeDump, readDumpSidecar, verifyCandidate } from "./verify";
 import { BackupWriter } from "./writer";
@@ -15,6 +16,11 @@ export interface PreparedBackup {
   readonly cleanup: () => Promise<void>;
 }
 
+export interface PrepareOptions {
+  readonly maxAgeHours?: number;
+  readonly quiet?: boolean;
+}
+
 function refuse(c: Candidate): never {
   throw new RollbackError("BACKUP_INVALID", c.path, c.reasons.join("; "), "nothing was changed; `backup.ts verify` lists other candidates");
 }
@@ -25,15 +31,18 @@ function refuse(c: Candidate): never {
  * Dumps of several databases, or ones setting GTID_PURGED, are refused: loading either into
  * one target database would do something else than the file says.
  */
-async function splitPlainDump(file: string, maxAgeHours: number | undefined): Promise<PreparedBackup> {
+async function splitPlainDump(file: string, opts: PrepareOptions): Promise<PreparedBackup> {
   const expected = await readDumpSidecar(file);
   const dir = await mkdtemp(join(tmpdir(), "rollback-restore-split-"));
   const cleanup = () => rm(dir, { recursive: true, force: true });
   try {
     const writer = new BackupWriter(dir, 1);
-    const [{ sha256 }, scan, st] = await Promise.all([sha256File(file), scanFile(file, writer.accept, () => writer.flush()), stat(file)]);
+    const st = await stat(file);
+    const progress = new Progress({ label: `check and split ${basename(file)}`, total: st.size, unit: "bytes", quiet: opts.quiet });
+    const scan = await scanFile(file, { emit: writer.accept, afterChunk: () => writer.flush(), onBytes: (n) => progress.add(n) });
+    progress.finish();
     const now = new Date();
-    const judged = judgeDump(file, expected, sha256, scan, { maxAgeHours }, st.mtime, now);
+    const judged = judgeDump(file, expected, scan, { maxAgeHours: opts.maxAgeHours }, st.mtime, now);
     const name = basename(file);
     if (scan.facts.databases.length > 0) judged.reasons.push(`${name}: holds ${scan.facts.databases.length} database(s) (made with --databases): restore one database per dump`);
     if (scan.facts.setsGtidPurged) judged.reasons.push(`${name}: sets GTID_PURGED (mysqldump --set-gtid-purged=ON): re-dump with --set-gtid-purged=COMMENTED`);
@@ -74,10 +83,10 @@ async function splitPlainDump(file: string, maxAgeHours: number | undefined): Pr
  * (gzip integrity, trailers, row counts) is checked while loading into staging, before the
  * swap: the target never sees a file that fails either.
  */
-export async function prepareBackup(path: string, maxAgeHours?: number): Promise<PreparedBackup> {
+export async function prepareBackup(path: string, opts: PrepareOptions = {}): Promise<PreparedBackup> {
   const st = await stat(path).catch(() => null);
-  if (st?.isFile()) return splitPlainDump(path, maxAgeHours);
-  const candidate = await verifyCandidate(path, st ? "backup" : "unknown", { maxAgeHours, deep: false });
+  if (st?.isFile()) return splitPlainDump(path, opts);
+  const candidate = await verifyCandidate(path, st ? "backup" : "unknown", { maxAgeHours: opts.maxAgeHours, deep: false });
   if (!candidate.valid) refuse(candidate);
   const read = await readManifest(join(path, MANIFEST));
   if (!read.manifest) refuse({ ...candidate, valid: false, reasons: read.reasons });

@@ -292,7 +292,7 @@ class Restore {
 export async function restoreBackup(opts: RestoreOptions): Promise<RestoreReport> {
   const started = Date.now();
   const target = opts.dsn.database;
-  const backup = await prepareBackup(opts.path, opts.maxAgeHours);
+  const backup = await prepareBackup(opts.path, { maxAgeHours: opts.maxAgeHours, quiet: opts.quiet });
   const verifyMs = Date.now() - started;
   try {
     const post = await readFile(join(backup.dir, POST_FILE), "utf8");

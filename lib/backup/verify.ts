@@ -2,7 +2,8 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { DumpFacts } from "./dump-scanner";
 import { MANIFEST, Manifest, ManifestFile, POST_FILE, SCHEMA_FILE, parseSidecar, readManifest, sha256File } from "./manifest";
-import { scanFile } from "./read-dump";
+import { Progress } from "../progress";
+import { ScanResult, scanFile } from "./read-dump";
 
 export type CandidateKind = "backup" | "dump" | "unknown";
 
@@ -38,6 +39,8 @@ export interface VerifyOptions {
    * backups: it checks the same while loading, before anything reaches the target.
    */
   readonly deep?: boolean;
+  /** No progress lines on stderr. */
+  readonly quiet?: boolean;
   readonly now?: Date;
 }
 
@@ -86,22 +89,30 @@ function candidate(path: string, kind: CandidateKind, fields: Partial<Candidate>
   };
 }
 
-/** Checks one file of our backup against its manifest entry; deep also reads it through. */
-async function checkBackupFile(dir: string, f: ManifestFile, deep: boolean): Promise<{ reasons: string[]; facts: DumpFacts | null }> {
+/**
+ * Checks one file of our backup against its manifest entry: size, sha256 and, deep, one read
+ * through the scanner (gzip intact, trailer last, facts for the row counts).
+ */
+async function checkBackupFile(dir: string, f: ManifestFile, deep: boolean, onBytes?: (n: number) => void): Promise<{ reasons: string[]; facts: DumpFacts | null }> {
   const abs = join(dir, f.path);
   const st = await stat(abs).catch(() => null);
   if (!st) return { reasons: [`${f.path}: missing`], facts: null };
   if (st.size !== f.bytes) return { reasons: [`${f.path}: ${st.size} bytes, the manifest says ${f.bytes} (truncated or replaced)`], facts: null };
-  const { sha256 } = await sha256File(abs);
+  const scan = deep ? await scanFile(abs, { onBytes }) : null;
+  const sha256 = scan?.sha256 ?? (await sha256File(abs)).sha256;
   if (sha256 !== f.sha256) {
     return { reasons: [`${f.path}: sha256 mismatch: file ${sha256.slice(0, 12)}…, manifest ${f.sha256.slice(0, 12)}… (corrupt or altered)`], facts: null };
   }
-  if (!deep) return { reasons: [], facts: null };
-  const scan = await scanFile(abs);
+  if (!scan) return { reasons: [], facts: null };
   const reasons: string[] = [];
   if (scan.error) reasons.push(`${f.path}: ${scan.error}`);
   else if (!scan.facts.completed) reasons.push(`${f.path}: incomplete: does not end with the '-- Dump completed' trailer`);
   return { reasons, facts: scan.facts };
+}
+
+/** Progress over the bytes a deep check reads: long for big backups. */
+function readProgress(path: string, total: number, opts: VerifyOptions): Progress | null {
+  return opts.deep === false ? null : new Progress({ label: `verify ${path}`, total, unit: "bytes", quiet: opts.quiet });
 }
 
 /**
@@ -115,11 +126,13 @@ async function verifyBackupDir(dir: string, opts: VerifyOptions, now: Date): Pro
   const m: Manifest = read.manifest;
   const reasons: string[] = [];
   const facts = new Map<string, DumpFacts>();
+  const progress = readProgress(dir, m.files.reduce((n, f) => n + f.bytes, 0), opts);
   for (const f of m.files) {
-    const checked = await checkBackupFile(dir, f, opts.deep ?? true);
+    const checked = await checkBackupFile(dir, f, opts.deep ?? true, (n) => progress?.add(n));
     reasons.push(...checked.reasons);
     if (checked.facts) facts.set(f.path, checked.facts);
   }
+  progress?.finish();
   const schema = facts.get(SCHEMA_FILE);
   const listed = new Set(m.tables.map((t) => t.name));
   for (const [name, t] of schema?.tables ?? []) {
@@ -169,8 +182,7 @@ export async function readDumpSidecar(file: string): Promise<string | { reason: 
 export function judgeDump(
   file: string,
   expectedSha: string | { reason: string },
-  actualSha: string,
-  scan: { facts: DumpFacts; error: string | null },
+  scan: ScanResult,
   opts: VerifyOptions,
   fallbackTime: Date,
   now: Date,
@@ -180,8 +192,8 @@ export function judgeDump(
   const reasons: string[] = [];
   const notes: string[] = [];
   if (typeof expectedSha !== "string") reasons.push(expectedSha.reason);
-  else if (expectedSha !== actualSha) {
-    reasons.push(`${name}: sha256 mismatch: file ${actualSha.slice(0, 12)}…, ${name}.sha256 ${expectedSha.slice(0, 12)}… (corrupt or altered)`);
+  else if (expectedSha !== scan.sha256) {
+    reasons.push(`${name}: sha256 mismatch: file ${scan.sha256.slice(0, 12)}…, ${name}.sha256 ${expectedSha.slice(0, 12)}… (corrupt or altered)`);
   }
   if (scan.error) reasons.push(`${name}: ${scan.error}`);
   else if (f.tool === null) reasons.push(`${name}: does not start like a mysqldump / mariadb-dump file`);
@@ -208,8 +220,11 @@ export function judgeDump(
 
 async function verifyDumpFile(file: string, opts: VerifyOptions, now: Date): Promise<Candidate> {
   const expected = await readDumpSidecar(file);
-  const [{ sha256 }, scan, st] = await Promise.all([sha256File(file), scanFile(file), stat(file)]);
-  return judgeDump(file, expected, sha256, scan, opts, st.mtime, now);
+  const st = await stat(file);
+  const progress = readProgress(file, st.size, { ...opts, deep: true });
+  const scan = await scanFile(file, { onBytes: (n) => progress?.add(n) });
+  progress?.finish();
+  return judgeDump(file, expected, scan, opts, st.mtime, now);
 }
 
 const DUMP_NAME = /\.sql(\.gz)?$/;

@@ -45,7 +45,7 @@ async function expectTargetUntouched(): Promise<void> {
 }
 
 async function reasonsFor(path: string, opts: Parameters<typeof verifyBackups>[1] = {}): Promise<string[]> {
-  const report = await verifyBackups([path], opts);
+  const report = await verifyBackups([path], { quiet: true, ...opts });
   expect(report.ok).toBe(false);
   return report.candidates[0].reasons;
 }
@@ -191,7 +191,7 @@ describe("backups that must be refused, and restores that must leave the target 
     const dir = join(work, "orphans");
     await createBackup({ dsn: server.dsn("shop"), out: dir, quiet: true });
     await server.exec("DELETE FROM shop.orders WHERE id = 9999");
-    expect((await verifyBackups([dir])).ok).toBe(true); // the files are intact; the data is not
+    expect((await verifyBackups([dir], { quiet: true })).ok).toBe(true); // the files are intact; the data is not
     const err = await failedRestore(dir);
     expect(err.code).toBe("RESTORE_CHECK_FAILED");
     expect(err.message).toContain("`orders`: 1 row(s) break foreign key orders_customer (no matching `customers` row)");
@@ -240,7 +240,7 @@ describe("backups that must be refused, and restores that must leave the target 
     const trailer = text.lastIndexOf("-- Dump completed");
     await writeFile(post, `${text.slice(0, trailer)}CREATE VIEW broken AS SELECT * FROM no_such_table;\n${text.slice(trailer)}`);
     await rehash(dir, "post.sql");
-    expect((await verifyBackups([dir])).ok).toBe(true);
+    expect((await verifyBackups([dir], { quiet: true })).ok).toBe(true);
     const err = await failedRestore(dir);
     expect(err.code).toBe("TOOL_FAILED");
     expect(err.message).toContain("post.sql");

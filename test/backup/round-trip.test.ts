@@ -136,7 +136,7 @@ describe("backup round trip on real servers", () => {
   });
 
   it("verifies its own backup: every file complete and every row count as recorded", async () => {
-    const report = await verifyBackups([dir()], { maxAgeHours: 1, tables: ["parent", "child"] });
+    const report = await verifyBackups([dir()], { maxAgeHours: 1, tables: ["parent", "child"], quiet: true });
     expect(report.candidates[0]).toMatchObject({ valid: true, reasons: [], database: "app", tables: 4, rows: 1203 });
     expect(report.chosen).toBe(dir());
   });
@@ -187,7 +187,7 @@ describe("backup round trip on real servers", () => {
     await run("sh", ["-c", `mariadb-dump --host=127.0.0.1 --port=${idc.port} --user=root ${DUMP_FLAGS.join(" ")} app > '${sql}' && gzip -k '${sql}'`]);
     await sha256sum(work, "idc-app.sql");
     await sha256sum(work, "idc-app.sql.gz");
-    const report = await verifyBackups([`${sql}.gz`, sql]);
+    const report = await verifyBackups([`${sql}.gz`, sql], { quiet: true });
     expect(report.candidates.map((c) => [c.kind, c.valid, c.rows, c.reasons])).toEqual([
       ["dump", true, 1203, []],
       ["dump", true, 1203, []],
@@ -201,7 +201,7 @@ describe("backup round trip on real servers", () => {
     await idc.exec("CREATE DATABASE nothing");
     const out = join(work, "nothing");
     expect(await createBackup({ dsn: idc.dsn("nothing"), out, quiet: true })).toMatchObject({ ok: true, tables: [], rows: 0 });
-    expect((await verifyBackups([out])).ok).toBe(true);
+    expect((await verifyBackups([out], { quiet: true })).ok).toBe(true);
     const r = await restoreBackup({ dsn: target.dsn("nothing_restored"), path: out, quiet: true });
     expect(r).toMatchObject({ ok: true, tables: [], createdDatabase: true, replaced: { tables: 0, objects: 0 } });
   });
