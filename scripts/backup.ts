@@ -12,7 +12,6 @@
 import { EXIT, listFlag, numberFlag, parseCli, runMain } from "../lib/cli";
 import { dsnFromEnv } from "../lib/dsn";
 import { RollbackError, isRollbackError } from "../lib/errors";
-import { formatDuration } from "../lib/progress";
 import { createBackup, restoreBackup, verifyBackups } from "../lib/backup";
 
 const USAGE = `usage:
@@ -32,6 +31,10 @@ function mb(bytes: number): string {
   return `${(bytes / 1_048_576).toFixed(1)} MB`;
 }
 
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
 function abortOnSigint(): AbortSignal {
   const ac = new AbortController();
   process.once("SIGINT", () => {
@@ -47,7 +50,7 @@ async function create(argv: string[]): Promise<number> {
   const level = numberFlag(values["gzip-level"], "gzip-level", 1, 0);
   if (level > 9) throw new RollbackError("ARGS_INVALID", "--gzip-level", "expected 0-9");
   const r = await createBackup({ dsn: dsnFromEnv("DATABASE_URL"), out: values.out, gzipLevel: level, signal: abortOnSigint() });
-  say(`backup ${r.path}: ${r.tables.length} tables, ${r.rows} rows, ${mb(r.bytes)} in ${formatDuration(r.durationMs)}${r.gtid ? `, GTID ${r.gtid}` : ""}`);
+  say(`backup ${r.path}: ${r.tables.length} tables, ${r.rows} rows, ${mb(r.bytes)} in ${seconds(r.durationMs)}${r.gtid ? `, GTID ${r.gtid}` : ""}`);
   for (const n of r.notes) say(`  note: ${n}`);
   if (values.json) print(r);
   return EXIT.ok;
@@ -64,7 +67,9 @@ async function verify(argv: string[]): Promise<number> {
   const report = await verifyBackups(positionals, { maxAgeHours: maxAge, tables: listFlag(values.tables) });
   for (const c of report.candidates) {
     const mark = c.path === report.chosen ? "chosen" : c.valid ? "valid " : "REJECTED";
-    say(`${mark} ${c.path}${c.createdAt ? ` (taken ${c.createdAt}` : " ("}${c.database ? `, ${c.database}` : ""}, ${c.tables} tables${c.rows !== null ? `, ${c.rows} rows` : ""})`);
+    const facts = [c.createdAt && `taken ${c.createdAt}`, c.database && `database ${c.database}`, c.tables > 0 && `${c.tables} tables`, c.rows !== null && `${c.rows} rows`];
+    const known = facts.filter(Boolean).join(", ");
+    say(`${mark} ${c.path}${known ? ` (${known})` : ""}`);
     for (const r of c.reasons) say(`    ${r}`);
   }
   say(report.chosen ? `newest valid backup: ${report.chosen}` : "no valid backup");
@@ -89,7 +94,7 @@ async function restore(argv: string[]): Promise<number> {
       maxAgeHours: values["max-age-hours"] === undefined ? undefined : numberFlag(values["max-age-hours"], "max-age-hours", 0),
       signal: abortOnSigint(),
     });
-    say(`restored ${r.backup.path} (taken ${r.backup.takenAt}, database ${r.backup.database}) into ${r.database}: ${r.tables.length} tables, ${r.rows} rows in ${formatDuration(r.durationMs)}`);
+    say(`restored ${r.backup.path} (taken ${r.backup.takenAt}, database ${r.backup.database}) into ${r.database}: ${r.tables.length} tables, ${r.rows} rows in ${seconds(r.durationMs)}`);
     say(`  checks: ${r.checks.foreignKeys} foreign keys without orphan rows, row counts match the backup`);
     if (r.previous) say(`  previous tables kept in ${r.previous}`);
     for (const n of r.notes) say(`  note: ${n}`);
@@ -105,9 +110,13 @@ async function restore(argv: string[]): Promise<number> {
 
 runMain(async (argv) => {
   const [command, ...rest] = argv;
-  if (command === undefined || command === "--help" || command === "-h") {
+  if (command === "--help" || command === "-h") {
     process.stdout.write(USAGE);
-    return command === undefined ? EXIT.error : EXIT.ok;
+    return EXIT.ok;
+  }
+  if (command === undefined) {
+    process.stderr.write(USAGE);
+    return EXIT.error;
   }
   if (command === "create") return create(rest);
   if (command === "verify") return verify(rest);

@@ -302,7 +302,7 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreReport
     try {
       await lockTarget(c, target);
       await refuseForeignDefiners(c, post);
-      const notes = [...backup.candidate.notes, ...(await dropLeftovers(c, target))];
+      const notes = [...backup.candidate.notes.map((n) => `backup: ${n}`), ...(await dropLeftovers(c, target))];
       const staging = sideSchema(target, "restore", new Date());
       await c.query(`CREATE DATABASE ${ident(staging)} ${charsetClause(backup.manifest)}`);
       try {
@@ -310,7 +310,7 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreReport
           const r = new Restore(opts, backup, c, cnf, staging);
           r.phasesMs.verify = verifyMs;
           await r.timed("schema", () => r.schema());
-          const plans = await r.timed("deferKeys", () => r.deferKeys());
+          const plans = await r.timed("defer-keys", () => r.deferKeys());
           const tables = await r.timed("load", () => r.load(plans));
           await r.timed("keys", () => r.restoreKeys(plans));
           const fkCount = await r.timed("checks", () => r.check());
