@@ -13,13 +13,18 @@ export class RollbackError extends Error {
     /** What to do about it. */
     readonly hint?: string,
   ) {
-    super(`${code}: ${subject}: ${problem}${hint ? ` (${hint})` : ""}`);
+    super(formatError(code, subject, problem, hint));
     this.name = "RollbackError";
   }
 
   toJSON(): Record<string, string | undefined> {
     return { code: this.code, subject: this.subject, problem: this.problem, hint: this.hint };
   }
+}
+
+/** The one-line form of an error: `CODE: subject: problem (hint)`. */
+export function formatError(code: string, subject: string, problem: string, hint?: string): string {
+  return `${code}: ${subject}: ${problem}${hint ? ` (${hint})` : ""}`;
 }
 
 export function isRollbackError(e: unknown): e is RollbackError {

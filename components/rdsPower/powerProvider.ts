@@ -1,6 +1,6 @@
 import type { DBInstance, RDSClient } from "@aws-sdk/client-rds";
 import type { dynamic } from "@pulumi/pulumi";
-import { RollbackError, isRollbackError } from "../../lib/errors";
+import { RollbackError, formatError, isRollbackError } from "../../lib/errors";
 
 /**
  * Dynamic provider that stops an RDS instance (with a unique final snapshot) and waits until
@@ -222,7 +222,7 @@ async function withPlainErrors<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } catch (e) {
     if (!isRollbackError(e)) throw e;
-    throw new Error(`${e.code}: ${e.subject}: ${e.problem}${e.hint ? ` (${e.hint})` : ""}`);
+    throw new Error(formatError(e.code, e.subject, e.problem, e.hint));
   }
 }
 
