@@ -1,5 +1,5 @@
 import { spawn, ChildProcess, execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -51,19 +51,31 @@ const INSTALL_DB = process.env.MARIADB_INSTALL_DB ?? "mariadb-install-db";
 export async function startLocalServer(opts: LocalServerOptions = {}): Promise<LocalServer> {
   const name = opts.name ?? "mariadb";
   const datadir = await mkdtemp(join(tmpdir(), `rollback-${name}-`));
-  await run(INSTALL_DB, [
-    "--no-defaults",
-    `--datadir=${datadir}`,
-    "--auth-root-authentication-method=normal",
-    "--skip-test-db",
-    "--user=root",
-  ]);
+  // A private tmpdir per server: two installs sharing /tmp delete each other's temporary
+  // tables ("Could not remove temporary table '/tmp/#sql-temptable-…'") when started at once.
+  const tmp = `${datadir}.tmp`;
+  await mkdir(tmp);
+  const removeDirs = () => Promise.all([rm(datadir, { recursive: true, force: true }), rm(tmp, { recursive: true, force: true })]);
+  try {
+    await run(INSTALL_DB, [
+      "--no-defaults",
+      `--datadir=${datadir}`,
+      `--tmpdir=${tmp}`,
+      "--auth-root-authentication-method=normal",
+      "--skip-test-db",
+      "--user=root",
+    ]);
+  } catch (e) {
+    await removeDirs();
+    throw e;
+  }
   const port = await freePort();
   let child: ChildProcess | undefined;
 
   const args = [
     "--no-defaults",
     `--datadir=${datadir}`,
+    `--tmpdir=${tmp}`,
     `--port=${port}`,
     "--bind-address=127.0.0.1",
     `--socket=${join(datadir, "mysqld.sock")}`,
@@ -127,7 +139,13 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
     });
   }
 
-  await start();
+  try {
+    await start();
+  } catch (e) {
+    await stopProcess();
+    await removeDirs();
+    throw e;
+  }
 
   const server: LocalServer = {
     name,
@@ -149,7 +167,7 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
     },
     async stop() {
       await stopProcess();
-      await rm(datadir, { recursive: true, force: true });
+      await removeDirs();
     },
     kill,
     start,
