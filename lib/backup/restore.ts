@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Connection, RowDataPacket } from "mysql2/promise";
 import { Dsn } from "../dsn";
-import { RollbackError } from "../errors";
+import { RollbackError, messageOf } from "../errors";
 import { connect, ident, pool } from "../mysql";
 import { Progress } from "../progress";
 import { runSql, withClientConfig } from "./client";
@@ -129,6 +129,16 @@ async function dropLeftovers(c: Connection, target: string): Promise<string[]> {
     notes.push(`dropped ${r.name}, left by an interrupted restore`);
   }
   return notes;
+}
+
+/** Drops a side schema; returns why it could not be dropped instead of throwing. */
+async function dropSchema(c: Connection, schema: string): Promise<string | null> {
+  try {
+    await c.query(`DROP DATABASE IF EXISTS ${ident(schema)}`);
+    return null;
+  } catch (e) {
+    return `${messageOf(e)} (drop it by hand)`;
+  }
 }
 
 function charsetClause(m: Manifest): string {
@@ -305,8 +315,9 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreReport
       const notes = [...backup.candidate.notes.map((n) => `backup: ${n}`), ...(await dropLeftovers(c, target))];
       const staging = sideSchema(target, "restore", new Date());
       await c.query(`CREATE DATABASE ${ident(staging)} ${charsetClause(backup.manifest)}`);
+      let report: RestoreReport | undefined;
       try {
-        return await withClientConfig(opts.dsn, async (cnf) => {
+        report = await withClientConfig(opts.dsn, async (cnf) => {
           const r = new Restore(opts, backup, c, cnf, staging);
           r.phasesMs.verify = verifyMs;
           await r.timed("schema", () => r.schema());
@@ -315,7 +326,10 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreReport
           await r.timed("keys", () => r.restoreKeys(plans));
           const fkCount = await r.timed("checks", () => r.check());
           const swapped = await r.timed("swap", () => r.swap());
-          if (swapped.previous && !opts.keepPrevious) await c.query(`DROP DATABASE ${ident(swapped.previous)}`);
+          if (swapped.previous && !opts.keepPrevious) {
+            const failed = await dropSchema(c, swapped.previous);
+            if (failed) notes.push(`the target's old tables stay in ${swapped.previous}: ${failed}`);
+          }
           return {
             ok: true,
             database: target,
@@ -333,8 +347,11 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreReport
           } satisfies RestoreReport;
         });
       } finally {
-        await c.query(`DROP DATABASE IF EXISTS ${ident(staging)}`);
+        // Best effort: a failed cleanup must neither hide the restore's own error nor undo its success.
+        const failed = await dropSchema(c, staging);
+        if (failed) report?.notes.push(`the staging schema ${staging} is left over: ${failed}`);
       }
+      return report;
     } finally {
       await c.end();
     }
