@@ -12,7 +12,7 @@
  */
 import { spawn } from "node:child_process";
 import { createReadStream } from "node:fs";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -70,6 +70,21 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - t) / 1e9;
 }
 
+/**
+ * CPU seconds the server process has used (user + system, /proc/PID/stat). The machine is
+ * shared: wall time moves with everyone's load, the server's own CPU much less.
+ */
+async function serverCpuS(server: LocalServer): Promise<number> {
+  const fields = (await readFile(`/proc/${server.pid}/stat`, "utf8")).split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function withCpu(server: LocalServer, fn: () => Promise<unknown>): Promise<{ wallS: number; serverCpuS: number }> {
+  const before = await serverCpuS(server);
+  const wallS = await timed(fn);
+  return { wallS, serverCpuS: (await serverCpuS(server)) - before };
+}
+
 async function checksums(server: LocalServer, db: string): Promise<string> {
   const c = await server.admin();
   try {
@@ -116,49 +131,48 @@ async function main(): Promise<void> {
     const mysql2S = await mysql2Stream(server);
     const sizes = { dumpBytes: (await stat(dumpFile)).size };
 
-    const rounds: Array<{ plainS: number; oursS: number; oursJobs1S: number; oursKeysInlineS: number; phases: Record<string, number> }> = [];
+    type Run = { wallS: number; serverCpuS: number };
+    const rounds: Array<{ plain: Run; ours: Run; oursJobs1: Run; oursKeysInline: Run; phases: Record<string, number> }> = [];
     for (let i = 0; i < ROUNDS; i++) {
       const plainDb = `plain_${i}`;
-      const plainS = await timed(async () => {
+      const plain = await withCpu(server, async () => {
         await server.exec(`CREATE DATABASE ${plainDb}`);
         await run("mariadb", [...client, plainDb], { stdin: dumpFile });
       });
       let phases = {};
-      const oursS = await timed(async () => {
+      const ours = await withCpu(server, async () => {
         phases = (await restoreBackup({ dsn: server.dsn(`ours_${i}`), path: backupDir, quiet: true })).phasesMs;
       });
-      const oursJobs1S = await timed(() => restoreBackup({ dsn: server.dsn(`serial_${i}`), path: backupDir, quiet: true, jobs: 1 }));
-      const oursKeysInlineS = await timed(() => restoreBackup({ dsn: server.dsn(`inline_${i}`), path: backupDir, quiet: true, deferKeysMinRows: Infinity }));
+      const oursJobs1 = await withCpu(server, () => restoreBackup({ dsn: server.dsn(`serial_${i}`), path: backupDir, quiet: true, jobs: 1 }));
+      const oursKeysInline = await withCpu(server, () => restoreBackup({ dsn: server.dsn(`inline_${i}`), path: backupDir, quiet: true, deferKeysMinRows: Infinity }));
       for (const db of [plainDb, `ours_${i}`, `serial_${i}`, `inline_${i}`]) {
         if ((await checksums(server, db)) !== source) throw new Error(`${db} differs from the source`);
         await server.exec(`DROP DATABASE ${db}`);
       }
-      rounds.push({ plainS, oursS, oursJobs1S, oursKeysInlineS, phases });
+      rounds.push({ plain, ours, oursJobs1, oursKeysInline, phases });
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    const plainS = median(rounds.map((r) => r.plainS));
-    const oursS = median(rounds.map((r) => r.oursS));
+    const med = (k: "plain" | "ours" | "oursJobs1" | "oursKeysInline") => ({
+      wallS: median(rounds.map((r) => r[k].wallS)),
+      serverCpuS: median(rounds.map((r) => r[k].serverCpuS)),
+    });
+    const restore = { plain: med("plain"), ours: med("ours"), oursJobs1: med("oursJobs1"), oursKeysInline: med("oursKeysInline") };
     const result = {
       rows: ROWS,
       rounds,
-      restore: {
-        plainMariadbS: plainS,
-        oursS,
-        oursJobs1S: median(rounds.map((r) => r.oursJobs1S)),
-        oursKeysInlineS: median(rounds.map((r) => r.oursKeysInlineS)),
-        ratio: oursS / plainS,
-      },
+      restore: { ...restore, ratio: restore.ours.wallS / restore.plain.wallS },
       create: { mariadbDumpToFileS: dumpS, createBackupS: createS, mysql2StreamAndFormatS: mysql2S, ...sizes },
     };
     const f = (s: number) => `${s.toFixed(2)} s`;
+    const line = (label: string, r: Run) => `restore  ${label.padEnd(34)} ${f(r.wallS)}  (server CPU ${f(r.serverCpuS)})`;
     process.stderr.write(
       [
-        `rows: ${ROWS} (customers ${n("customers")}, orders ${n("orders")} -> customers, events ${n("events")}, products ${n("products")})`,
-        `restore  mariadb < dump.sql:            ${f(plainS)}`,
-        `restore  restoreBackup (default jobs):  ${f(oursS)}   ratio ours/plain = ${(oursS / plainS).toFixed(2)}`,
-        `restore  restoreBackup --jobs 1:        ${f(result.restore.oursJobs1S)}`,
-        `restore  restoreBackup, keys not deferred: ${f(result.restore.oursKeysInlineS)}`,
-        `restore  phases (ms, last round):       ${JSON.stringify(rounds.at(-1)!.phases)}`,
+        `rows: ${ROWS} (customers ${n("customers")}, orders ${n("orders")} -> customers, events ${n("events")}, products ${n("products")}); medians of ${ROUNDS} round(s)`,
+        line("mariadb < dump.sql", restore.plain),
+        line("restoreBackup (default jobs)", restore.ours) + `   ratio ours/plain = ${result.restore.ratio.toFixed(2)}`,
+        line("restoreBackup --jobs 1", restore.oursJobs1),
+        line("restoreBackup, keys not deferred", restore.oursKeysInline),
+        `restore  phases (ms, last round): ${JSON.stringify(rounds.at(-1)!.phases)}`,
         `create   mariadb-dump > dump.sql:       ${f(dumpS)} (${(sizes.dumpBytes / 1_048_576).toFixed(1)} MB)`,
         `create   createBackup:                  ${f(createS)}`,
         `create   mysql2 stream + INSERT format: ${f(mysql2S)} (rows formatted, nothing written)`,
