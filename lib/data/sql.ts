@@ -10,12 +10,12 @@ import { keyLiteral, keyTokenSelect, readExpression } from "./values";
 /**
  * The bytes hashed for one column. Lengths prefix strings and a NULL bitmap ends the row,
  * so the encoding is injective: NULL, '' and 'NULL' differ, and no separator inside a value
- * can make two rows look alike (pt-table-sync's CONCAT_WS('#') can). Strings are cast to
- * BINARY: case, accents and trailing spaces change the hash even under _ci / PAD SPACE
- * collations. FLOAT goes through DOUBLE because the server prints FLOAT with 6 digits
- * (16777217 and 16777216 both print as 16777200).
+ * can make two rows look alike (pt-table-sync's CONCAT_WS('#') can). Strings are hashed as
+ * their stored bytes, never compared by collation: case, accents and trailing spaces change
+ * the hash even under _ci / PAD SPACE collations. FLOAT goes through DOUBLE because the
+ * server prints FLOAT with 6 digits (16777217 and 16777216 both print as 16777200).
  */
-function hashItems(c: ColumnInfo, convert: boolean): string[] {
+function hashItems(c: ColumnInfo, convert: boolean, cast: boolean): string[] {
   const col = ident(c.name);
   switch (c.kind) {
     case "float":
@@ -23,8 +23,9 @@ function hashItems(c: ColumnInfo, convert: boolean): string[] {
     case "bit":
       return [`CAST(${col} AS UNSIGNED)`];
     case "text": {
-      const bytes = convert ? `CAST(CONVERT(${col} USING utf8mb4) AS BINARY)` : `CAST(${col} AS BINARY)`;
-      return [`LENGTH(${bytes})`, bytes];
+      const bytes = convert ? `CAST(CONVERT(${col} USING utf8mb4) AS BINARY)` : cast ? `CAST(${col} AS BINARY)` : col;
+      // LENGTH counts bytes whatever the character set, so it needs no cast.
+      return [`LENGTH(${convert ? bytes : col})`, bytes];
     }
     case "binary":
     case "spatial":
@@ -34,9 +35,27 @@ function hashItems(c: ColumnInfo, convert: boolean): string[] {
   }
 }
 
+/** Character sets whose text CONCAT_WS passes through byte for byte next to ASCII digits and commas. */
+const ASCII_SETS = new Set(["utf8mb4", "utf8mb3", "utf8", "latin1", "ascii"]);
+
+/**
+ * Whether the text columns can go into CONCAT_WS without CAST(... AS BINARY). When they all
+ * share one collation of an ASCII-compatible set, CONCAT_WS converts nothing (numbers and
+ * binary columns join as their bytes; checked on MariaDB 10.11), so the result holds the
+ * stored bytes, exactly what the casts would give. Mixed character sets are converted to a
+ * common one (lossy for some) and mixed collations are an error, so those keep the casts.
+ * Skipping them makes the encoding about a third cheaper (bench/data.md).
+ */
+function needsCasts(plan: TablePlan): boolean {
+  if (plan.convertColumns.size) return true;
+  const texts = plan.columns.filter((c) => c.kind === "text");
+  return texts.some((c) => !c.charset || !c.collation || !ASCII_SETS.has(c.charset) || c.collation !== texts[0].collation);
+}
+
 /** The row encoding fed to the hash; see hashItems. */
 export function rowEncoding(plan: TablePlan): string {
-  const items = plan.columns.flatMap((c) => hashItems(c, plan.convertColumns.has(c.name)));
+  const cast = needsCasts(plan);
+  const items = plan.columns.flatMap((c) => hashItems(c, plan.convertColumns.has(c.name), cast));
   const nullable = plan.columns.filter((c) => c.nullable);
   if (nullable.length) items.push(`CONCAT(${nullable.map((c) => `ISNULL(${ident(c.name)})`).join(", ")})`);
   return `CONCAT_WS(',', ${items.join(", ")})`;

@@ -29,6 +29,8 @@ function table(name: string, columns: ColumnInfo[], indexes: TableSchema["indexe
   return { name, engine: "InnoDB", collation: null, autoIncrement: null, estimatedRows: 0, columns, indexes, foreignKeys: [], triggers };
 }
 
+const PK = [{ name: "PRIMARY", unique: true, columns: ["id"], prefix: false }];
+
 const orders = table(
   "orders",
   [col("region", "varchar"), col("id", "bigint"), col("note", "text", { nullable: true }), col("total2", "int", { generated: true, generationExpression: "id*2" })],
@@ -47,9 +49,20 @@ describe("data engine decisions", () => {
   it("hashes lengths and a NULL bitmap so NULL, '' and 'NULL' differ, and never hashes generated columns", () => {
     const plan = planTable(orders, orders, chooseKey(orders) as never);
     const enc = rowEncoding(plan);
-    expect(enc).toContain("LENGTH(CAST(`note` AS BINARY))");
+    expect(enc).toContain("LENGTH(`note`), CAST(`note` AS BINARY)");
     expect(enc).toContain("CONCAT(ISNULL(`note`))");
     expect(enc).not.toContain("total2");
+  });
+
+  it("hashes stored bytes without casts only when every text column shares one collation of an ASCII-compatible set", () => {
+    const ci = { charset: "utf8mb4", collation: "utf8mb4_general_ci" };
+    const same = table("t", [col("id", "bigint"), col("a", "varchar", ci), col("b", "text", { ...ci, nullable: true }), col("v", "varbinary")], PK);
+    const plan = planTable(same, same, chooseKey(same) as never);
+    expect(rowEncoding(plan)).toBe("CONCAT_WS(',', `id`, LENGTH(`a`), `a`, LENGTH(`b`), `b`, LENGTH(`v`), `v`, CONCAT(ISNULL(`b`)))");
+    const mixed = table("t", [col("id", "bigint"), col("a", "varchar", ci), col("b", "text", { ...ci, collation: "utf8mb4_unicode_ci" })], PK);
+    expect(rowEncoding(planTable(mixed, mixed, chooseKey(mixed) as never))).toContain("CAST(`b` AS BINARY)");
+    const sjis = table("t", [col("id", "bigint"), col("a", "varchar", { charset: "sjis", collation: "sjis_japanese_ci" })], PK);
+    expect(rowEncoding(planTable(sjis, sjis, chooseKey(sjis) as never))).toContain("CAST(`a` AS BINARY)");
   });
 
   it("prefers the primary key, else a unique key on NOT NULL columns, and explains refusals", () => {

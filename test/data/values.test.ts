@@ -56,6 +56,21 @@ const TRAPS: Trap[] = [
     expected: { changed: 1 },
   },
   {
+    // One collation for every text column: hashed without casts (sql.ts), still by bytes.
+    name: "shifted_between_columns",
+    columns: "a VARCHAR(10) COLLATE utf8mb4_general_ci NULL, b VARCHAR(10) COLLATE utf8mb4_general_ci NULL, v VARBINARY(4) NULL",
+    rows: "(1, 'ab', 'c', X'00'), (2, 'x', NULL, NULL), (3, 'K', 'z', X'01')",
+    change: ["UPDATE t SET a = 'a', b = 'bc' WHERE id = 1", "UPDATE t SET a = NULL, b = 'x' WHERE id = 2", "UPDATE t SET a = 'k' WHERE id = 3"],
+    expected: { changed: 3 },
+  },
+  {
+    name: "latin1_high_bytes",
+    columns: "a VARCHAR(10) CHARACTER SET latin1 NOT NULL, b TEXT CHARACTER SET latin1 NULL",
+    rows: "(1, _latin1 X'E9FF80', _latin1 X'8081'), (2, 'plain', NULL)",
+    change: ["UPDATE t SET a = _latin1 X'C9FF80' WHERE id = 1", "UPDATE t SET b = '' WHERE id = 2"],
+    expected: { changed: 2 },
+  },
+  {
     name: "double_float_last_digit",
     columns: "d DOUBLE NOT NULL, f FLOAT NOT NULL",
     rows: "(1, 0.1, 1.0000001), (2, 16777216, 16777216)",
