@@ -2,7 +2,7 @@ import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join, resolve as resolvePath } from "node:path";
 import type { Decision } from "../decision";
 import { parseDsn } from "../dsn";
-import { messageOf, RollbackError } from "../errors";
+import { RollbackError } from "../errors";
 import { connect } from "../mysql";
 import { Notifier } from "../notify";
 import { CHECK } from "../report";
@@ -14,7 +14,7 @@ import { newCredentials } from "./credentials";
 import { DrillEnvironment, scriptArgv, startEnvironment } from "./environment";
 import { ClientStats, LoadGenerator } from "./load";
 import { RunbookResult, runRunbook } from "./runbook";
-import { Scenario, ScenarioName, scenarioByName } from "./scenarios";
+import { Observed, Scenario, ScenarioName, scenarioByName } from "./scenarios";
 import { DATABASE, loadRows, probeQueries } from "./shop";
 import type { View } from "./view";
 
@@ -47,15 +47,25 @@ export interface DrillResult {
   readonly ok: boolean;
   readonly scenario: { name: ScenarioName; rehearses: string; fault: string; detection: string[]; outcome: string[]; unmet: string[] };
   readonly durationMs: number;
+  /** Wall time of each stage of the drill (setup includes loading and the two backups). */
+  readonly stagesMs: { setup: number; cutover: number; afterCutover: number; decision: number; rollback: number; verification: number };
   readonly phases: { id: string; startedAt: string | null; durationMs: number; budgetMs: number; status: string }[];
   readonly steps: { step: string; phase: string; status: string; durationMs: number; exitCode: number | null; note?: string }[];
   readonly cutover: { completed: boolean; failedStep: string | null; durationMs: number };
   readonly rows: { loaded: number; synced: number; lost: number; resurrected: number; checked: number; writtenOnAws: number; uncertain: number };
   readonly verification: { identical: boolean; mismatchPct: number | null };
-  readonly clients: ClientStats & { afterRollback: { requests: number; errors: number } };
+  readonly clients: ClientStats & { beforeCutover: ClientWindow; afterRollback: ClientWindow };
   readonly decision: { rollback: boolean; reasons: string[] };
   readonly notifications: { sent: number; failed: number; webhook: boolean };
   readonly files: { timeline: string; cutoverTimeline: string; timelineJson: string; reportMd: string };
+}
+
+/** What users saw in a window: requests, errors, response times of what the app answered. */
+export interface ClientWindow {
+  readonly requests: number;
+  readonly errors: number;
+  readonly p50Ms: number | null;
+  readonly p95Ms: number | null;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -115,7 +125,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       await script(view, "scripts/backup.ts", ["create", "--out", path, "--json"], { DATABASE_URL: env.url("idc", "direct") });
     }
 
-    return await rehearse({ o, scenario, env, config, load, files, t0 });
+    return await rehearse({ o, scenario, env, config, load, files, t0, setupMs: Date.now() - t0 });
   } finally {
     clearInterval(ticker);
     await load.stop().catch(() => undefined);
@@ -131,13 +141,19 @@ interface Rehearsal {
   readonly load: LoadGenerator;
   readonly files: DrillResult["files"];
   readonly t0: number;
+  readonly setupMs: number;
 }
 
 /** The cut-over, the users on AWS, the decision, the rollback, the checks and the report. */
-async function rehearse({ o, scenario, env, config, load, files, t0 }: Rehearsal): Promise<DrillResult> {
+async function rehearse({ o, scenario, env, config, load, files, t0, setupMs }: Rehearsal): Promise<DrillResult> {
   const view = o.view;
   const detection: string[] = [];
   const outcome: string[] = [];
+
+  view.stage("users on IDC before the cut-over: the response-time baseline");
+  const baselineFrom = Date.now();
+  await sleep(3_000);
+  const baseline = load.stats(baselineFrom, Date.now());
 
   view.stage("cut-over to AWS: the forward run (the cutover stack, target aws)");
   const cutFaults = scenario.cutover?.(env) ?? {};
@@ -159,7 +175,8 @@ async function rehearse({ o, scenario, env, config, load, files, t0 }: Rehearsal
     const { report } = await script(view, "scripts/verify.ts", ["--json"], { SOURCE_DATABASE_URL: env.url("idc", "direct"), TARGET_DATABASE_URL: env.url("aws", "direct") }, [0, 1]);
     await writeFile(measuredVerify, JSON.stringify(report));
   }
-  const awsStats = load.stats(awsFrom, Date.now());
+  const awsTo = Date.now();
+  const awsStats = load.stats(awsFrom, awsTo);
 
   // The decision (R2) from measurements: the data as verified at the cut-over, performance on
   // the app's path, what users saw on AWS, and the scenario's manual input.
@@ -207,6 +224,7 @@ async function rehearse({ o, scenario, env, config, load, files, t0 }: Rehearsal
   );
   const state: { phase?: string; step?: string; detail?: string } = {};
 
+  const decidedAt = Date.now();
   const idcLog = join(env.idc.datadir, "error.log");
   const logOffsets = { idc: await sizeOf(idcLog), nginx: await sizeOf(env.nginx.errorLogPath) };
   let rollback: RunbookResult | undefined;
@@ -230,17 +248,20 @@ async function rehearse({ o, scenario, env, config, load, files, t0 }: Rehearsal
       ...faults,
       // A cut-over stopped at its gate moved no traffic and AWS took no writes: IDC is still the
       // truth. The runbook's sync makes IDC equal AWS, so running it here would copy the
-      // incomplete AWS data over IDC; only maintenance (which the forward run turned on) is lifted.
+      // incomplete AWS data over IDC (and verify would then hold the traffic steps, which only
+      // re-assert IDC). Every other step runs: the diff shows what AWS lacks.
       ...(aborted
         ? {
-            only: ["maintenance-off"] as StepId[],
-            skipNote: `not needed: the cut-over stopped at ${cutover.failedStep} before any traffic moved; IDC stayed live and AWS took no writes (copying AWS back would overwrite IDC with the incomplete load)`,
+            skip: ["sync", "verify"] as StepId[],
+            skipNote: `not run: the cut-over stopped at ${cutover.failedStep} before any traffic moved; IDC stayed live and AWS took no writes, so nothing is copied back (a sync would overwrite IDC with the incomplete AWS load)`,
           }
         : {}),
     });
     outcome.push(
       aborted
-        ? `cut-over abandoned: maintenance lifted, users stay on IDC, nothing copied back`
+        ? rollback.completed
+          ? "cut-over abandoned: the runbook re-asserted IDC on every layer and lifted maintenance; nothing was copied back from AWS"
+          : `rollback runbook stopped at ${rollback.failedStep}`
         : rollback.completed
           ? "rollback runbook completed: traffic, app connection and data are back on IDC"
           : `rollback runbook stopped at ${rollback.failedStep}: traffic was not moved past it`,
@@ -251,27 +272,21 @@ async function rehearse({ o, scenario, env, config, load, files, t0 }: Rehearsal
 
   // Checks after the rollback (plan §6), recorded in the timeline next to the steps.
   view.stage("verification");
+  const verificationFrom = Date.now();
   const offEntry = rollback && lastEntry(rollback.entries, "maintenance-off");
   const afterFrom = offEntry?.status === "ok" ? Date.parse(offEntry.startedAt) + offEntry.durationMs : Date.now();
   const record = (step: string, report: unknown, status: TimelineEntry["status"] = "ok", startedAt = Date.now()) =>
     appendEntry(files.timeline, { step, phase: "verification", startedAt: new Date(startedAt).toISOString(), durationMs: Date.now() - startedAt, budgetMs: null, status, exitCode: null, report });
 
-  if (decision.rollback) {
-    // The restored service against the side it replaced, both on the operator's path.
-    await script(
-      view,
-      "scripts/decide.ts",
-      ["--probe", join(env.dir, "probe-queries.json"), "--runs", String(o.probeRuns ?? 15), "--baseline-label", "aws", "--candidate-label", "idc", "--phase", "verification", "--timeline", files.timeline, "--json"],
-      { BASELINE_DATABASE_URL: env.url("aws", "direct"), CANDIDATE_DATABASE_URL: env.url("idc", "direct") },
-      [0, 1],
-    ).catch((e: unknown) => view.info(`performance after the rollback not measured: ${messageOf(e)}`));
-  }
   // Users keep working on the restored service for a few seconds: the "users can reach it" evidence.
   await sleep(Math.max(0, afterFrom + 3_000 - Date.now()));
   await load.stop();
   const all = load.stats(rollbackFrom, Date.now());
   const after = load.stats(afterFrom, Date.now());
-  const clients = { ...all, afterRollback: { requests: after.requests, errors: after.errors } };
+  const window = (w: ClientStats) => ({ requests: w.requests, errors: w.errors, p50Ms: w.p50Ms, p95Ms: w.p95Ms });
+  // Plan §6 "performance compared", as users see it: the same users, the same app, on IDC before
+  // the cut-over and after the rollback.
+  const clients = { ...all, beforeCutover: window(baseline), afterRollback: window(after) };
   await record(CHECK.clients, clients);
 
   const c = await connect(env.idc.dsn(DATABASE));
@@ -317,15 +332,18 @@ async function rehearse({ o, scenario, env, config, load, files, t0 }: Rehearsal
   const runbookEntries = entries.filter((e) => STEPS.some((s) => s.id === e.step));
   const verify = verifySummary(lastEntry(entries, "verify")?.report ?? (await readFile(measuredVerify, "utf8").then(JSON.parse, () => null)));
   const sync = syncCounts(lastEntry(entries, "sync")?.report);
-  const unmet = scenario.expect({
+  const observed: Observed = {
     decisionCriteria: decision.criteria.filter((x) => x.verdict === "rollback").map((x) => x.id),
     cutoverFailedStep: cutover.failedStep,
     rollbackCompleted: rollback?.completed === true,
     stepReport: (step) => lastEntry(entries, step)?.report,
+    cutoverReport: (step) => lastEntry(cutover.entries, step)?.report,
     errorSamples: all.errorSamples.map((e) => e.error).concat(awsStats.errorSamples.map((e) => e.error)),
     dockerCalls: env.docker.calls,
     awsRequests: load.stats().byDatabase.aws ?? 0,
-  });
+  };
+  const unmet = scenario.expect(observed);
+  detection.push(...(scenario.detect?.(observed) ?? []));
   outcome.push(
     `IDC holds ${ledger.checked - ledger.lost} of ${ledger.checked} acknowledged user writes (${ledger.writtenOnAws} made on AWS); lost ${ledger.lost}`,
     `users during the rollback: ${all.requests} requests, ${all.errors} errors, ${all.maintenance503} maintenance 503s, ${Math.round(all.downtimeMs / 1000)} s without service`,
@@ -345,6 +363,14 @@ async function rehearse({ o, scenario, env, config, load, files, t0 }: Rehearsal
     ok,
     scenario: { name: scenario.name, rehearses: scenario.rehearses, fault: scenario.fault, detection, outcome, unmet },
     durationMs: Date.now() - t0,
+    stagesMs: {
+      setup: setupMs,
+      cutover: cutoverMs,
+      afterCutover: awsTo - awsFrom,
+      decision: decidedAt - awsTo,
+      rollback: verificationFrom - decidedAt,
+      verification: Date.now() - verificationFrom,
+    },
     phases: phaseTimings(entries).map((p) => ({ id: p.id, startedAt: p.startedAt, durationMs: p.durationMs, budgetMs: p.budgetMs, status: p.status })),
     steps: runbookEntries.map((e) => ({ step: e.step, phase: e.phase, status: e.status, durationMs: e.durationMs, exitCode: e.exitCode, ...(e.note ? { note: e.note } : {}) })),
     cutover: { completed: cutover.completed, failedStep: cutover.failedStep ?? null, durationMs: cutoverMs },

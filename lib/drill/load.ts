@@ -1,5 +1,6 @@
 import { Agent, request } from "node:http";
 import type { Connection, RowDataPacket } from "mysql2/promise";
+import { percentile } from "../perf";
 import { customerCount } from "./shop";
 
 /**
@@ -17,6 +18,8 @@ interface Sample {
   readonly outcome: Outcome;
   /** The database that served it (from the app's x-db header, mapped to "aws"/"idc"). */
   readonly db: string;
+  /** Response time, as the user waited for it. */
+  readonly ms: number;
   readonly error?: string;
 }
 
@@ -44,6 +47,9 @@ export interface ClientStats {
   readonly errorSamples: { error: string; count: number }[];
   /** Idempotent requests retried on a fresh connection after nginx closed a keep-alive one (whole run). */
   readonly retried: number;
+  /** Response times of the requests the app answered (not errors, not the maintenance page). */
+  readonly p50Ms: number | null;
+  readonly p95Ms: number | null;
 }
 
 export interface LedgerCheck {
@@ -133,6 +139,7 @@ export class LoadGenerator {
         allMaintenance = false;
       }
     }
+    const answered = s.filter((x) => x.outcome === "ok").map((x) => x.ms).sort((a, b) => a - b);
     const errorCounts = new Map<string, number>();
     for (const x of s) if (x.error) errorCounts.set(x.error, (errorCounts.get(x.error) ?? 0) + 1);
     const byDatabase: Record<string, number> = {};
@@ -147,6 +154,8 @@ export class LoadGenerator {
       byDatabase,
       errorSamples: [...errorCounts].slice(0, 5).map(([error, count]) => ({ error, count })),
       retried: this.retried,
+      p50Ms: answered.length ? percentile(answered, 50) : null,
+      p95Ms: answered.length ? percentile(answered, 95) : null,
     };
   }
 
@@ -248,9 +257,10 @@ export class LoadGenerator {
   }
 
   private call(method: string, path: string, body?: Record<string, string>): Promise<Reply> {
+    const started = performance.now();
     return this.send(method, path, body, true).then((r) => {
       const outcome: Outcome = r.maintenance ? "maintenance" : r.status === 0 || r.status >= 500 ? "error" : "ok";
-      this.samples.push({ t: Date.now(), outcome, db: r.db, ...(outcome === "error" ? { error: r.error ?? `HTTP ${r.status}` } : {}) });
+      this.samples.push({ t: Date.now(), outcome, db: r.db, ms: performance.now() - started, ...(outcome === "error" ? { error: r.error ?? `HTTP ${r.status}` } : {}) });
       return r;
     });
   }

@@ -36,10 +36,10 @@ export interface RunbookRun {
   /** Called as each step starts (notifications, the live view). */
   readonly onStep?: (step: StepId) => void;
   /**
-   * Run only these steps; the others are recorded as not run, with `skipNote` saying why
-   * (a cut-over stopped at its gate leaves nothing to copy back: see lib/drill/index.ts).
+   * Steps recorded as not run, with `skipNote` saying why (a cut-over stopped at its gate leaves
+   * nothing to copy back: see lib/drill/index.ts).
    */
-  readonly only?: readonly StepId[];
+  readonly skip?: readonly StepId[];
   readonly skipNote?: string;
 }
 
@@ -94,7 +94,7 @@ export async function runRunbook(r: RunbookRun): Promise<RunbookResult> {
     const t0 = Date.now();
     let entry: TimelineEntry;
     const planned = scriptStep(step, config, direction);
-    if (r.only && !r.only.includes(step)) {
+    if (r.skip?.includes(step)) {
       entry = standIn(step, t0, "not-run", null, r.skipNote ?? "not run");
       await appendEntry(r.timeline, entry);
     } else if (planned) {

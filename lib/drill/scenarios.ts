@@ -2,6 +2,7 @@ import { open, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { RollbackError } from "../errors";
 import { StepId } from "../runbook";
+import { summarizeReport } from "../report/evidence";
 import type { DrillEnvironment } from "./environment";
 import { IDC_CONTAINER } from "./environment";
 import { DATABASE } from "./shop";
@@ -32,6 +33,8 @@ export interface Observed {
   readonly cutoverFailedStep?: StepId;
   readonly rollbackCompleted: boolean;
   readonly stepReport: (step: StepId) => unknown;
+  /** A step's report in the forward run (the cut-over). */
+  readonly cutoverReport: (step: StepId) => unknown;
   readonly errorSamples: string[];
   readonly dockerCalls: string[];
   readonly awsRequests: number;
@@ -53,6 +56,8 @@ export interface Scenario {
   rollback?(env: DrillEnvironment): { before?: Hooks; after?: Hooks };
   /** The detection and outcome this scenario must show; each unmet one is a line in the result. */
   expect(o: Observed): string[];
+  /** What detected the fault, in the evidence's own words (beyond the decision's reasons). */
+  detect?(o: Observed): string[];
 }
 
 const must = (cond: boolean, text: string) => (cond ? [] : [text]);
@@ -101,6 +106,7 @@ export const SCENARIOS: readonly Scenario[] = [
     cutover: (env) => ({
       before: { sync: () => env.aws.exec(`ALTER TABLE ${DATABASE}.orders ADD CONSTRAINT drill_load_fault CHECK (amount < 95)`) },
     }),
+    detect: (o) => [`the cut-over's sync: ${summarizeReport(o.cutoverReport("sync")) || "failed without a report"}`],
     expect: (o) => [
       ...must(o.cutoverFailedStep === "sync", `the cut-over should stop at its sync (stopped at: ${o.cutoverFailedStep ?? "nothing"})`),
       ...decided(o, "data-loss"),
@@ -114,6 +120,7 @@ export const SCENARIOS: readonly Scenario[] = [
     cutover: (env) => ({
       after: { sync: () => env.aws.exec(`DELETE FROM ${DATABASE}.orders WHERE id % 50 = 7`) },
     }),
+    detect: (o) => [`the cut-over's verify: ${summarizeReport(o.cutoverReport("verify"))}`],
     expect: (o) => [
       ...must(o.cutoverFailedStep === "verify", `the cut-over should stop at its verify (stopped at: ${o.cutoverFailedStep ?? "nothing"})`),
       ...decided(o, "data-loss"),
@@ -162,6 +169,13 @@ export const SCENARIOS: readonly Scenario[] = [
     fault: "one byte of the newest IDC backup's largest file is flipped after it was written",
     manual: { securityIssue: true },
     rollback: (env) => ({ before: { "backup-check": async () => flipByte(await largestFile(env.backupPaths[0])) } }),
+    detect: (o) => {
+      const r = o.stepReport("backup-check") as { candidates?: { path: string; valid: boolean; reasons: string[] }[] } | undefined;
+      return [
+        `backup-check: ${summarizeReport(r)}`,
+        ...(r?.candidates ?? []).filter((c) => !c.valid).map((c) => `backup-check rejected ${c.path}: ${c.reasons.join("; ")}`),
+      ];
+    },
     expect: (o) => {
       const r = o.stepReport("backup-check") as { chosen?: string; candidates?: { path: string; valid: boolean }[] } | undefined;
       return [
@@ -177,6 +191,7 @@ export const SCENARIOS: readonly Scenario[] = [
     fault: "the IDC MariaDB server is killed (SIGKILL) when the rollback starts; the docker shim maps `docker restart` to starting it again",
     manual: { securityIssue: true },
     rollback: (env) => ({ before: { "maintenance-on": () => env.docker.kill(IDC_CONTAINER) } }),
+    detect: (o) => [`idc-health: ${summarizeReport(o.stepReport("idc-health"))}`, `docker (drill shim) was asked: ${o.dockerCalls.join(", ")}`],
     expect: (o) => {
       const r = o.stepReport("idc-health") as { ok?: boolean; action?: string } | undefined;
       return [

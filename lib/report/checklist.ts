@@ -1,3 +1,4 @@
+import { degradationPct } from "../perf";
 import { STEPS } from "../runbook";
 import { DEFAULT_THRESHOLDS, Thresholds } from "../thresholds";
 import { TimelineEntry, lastEntry } from "../timeline";
@@ -35,12 +36,14 @@ export const CHECK = {
   notifications: "notifications",
 } as const;
 
-function item(id: ChecklistId, title: string, results: { ok: boolean; evidence: string }[], missing: string): ChecklistItem {
-  if (results.length === 0) return { id, title, pass: false, evidence: [`not measured: ${missing}`] };
-  return { id, title, pass: results.every((r) => r.ok), evidence: results.map((r) => `${r.ok ? "✓" : "✗"} ${r.evidence}`) };
-}
+/** A piece of evidence; `info` ones are shown but judge nothing (a step deliberately not run says why). */
+type Result = { ok: boolean; evidence: string; info?: boolean };
 
-type Result = { ok: boolean; evidence: string };
+function item(id: ChecklistId, title: string, results: Result[], missing: string): ChecklistItem {
+  const judged = results.filter((r) => !r.info);
+  if (judged.length === 0) return { id, title, pass: false, evidence: [`not measured: ${missing}`, ...results.map((r) => `· ${r.evidence}`)] };
+  return { id, title, pass: judged.every((r) => r.ok), evidence: results.map((r) => `${r.info ? "·" : r.ok ? "✓" : "✗"} ${r.evidence}`) };
+}
 
 /** The last entry of `step` in a given pseudo-phase (a perf probe is taken before and after). */
 function lastIn(entries: readonly TimelineEntry[], step: string, phase: string): TimelineEntry | undefined {
@@ -53,14 +56,15 @@ function lastIn(entries: readonly TimelineEntry[], step: string, phase: string):
 function stepRan(entries: readonly TimelineEntry[], step: string): Result[] {
   const e = lastEntry(entries, step);
   if (!e) return [];
-  return [{ ok: e.status !== "failed", evidence: `step ${step}: ${e.status}${e.exitCode !== null ? ` (exit ${e.exitCode})` : ""}${e.note ? ` — ${e.note}` : ""}` }];
+  return [{ ok: e.status === "ok", info: e.status === "not-run", evidence: `step ${step}: ${e.status}${e.exitCode !== null ? ` (exit ${e.exitCode})` : ""}${e.note ? ` — ${e.note}` : ""}` }];
 }
 
 function dataCompleteness(entries: readonly TimelineEntry[]): Result[] {
   const out: Result[] = [];
   const verify = lastEntry(entries, "verify");
   const v = verifySummary(verify?.report);
-  if (verify) out.push({ ok: verify.status === "ok" && v?.identical === true, evidence: `verify step: ${v ? describeVerify(v) : `no report (exit ${verify.exitCode})`}` });
+  if (verify?.status === "not-run") out.push({ ok: true, info: true, evidence: `verify step ${verify.note ?? "not run"}` });
+  else if (verify) out.push({ ok: verify.status === "ok" && v?.identical === true, evidence: `verify step: ${v ? describeVerify(v) : `no report (exit ${verify.exitCode})`}` });
   const sync = syncCounts(lastEntry(entries, "sync")?.report);
   if (sync) out.push({ ok: sync.identical !== false, evidence: `sync step copied back: ${summarySync(sync)}` });
   const final = verifySummary(lastEntry(entries, CHECK.finalVerify)?.report);
@@ -101,8 +105,20 @@ function performance(entries: readonly TimelineEntry[], t: Thresholds): Result[]
         : { ok: d <= t.maxPerformanceDegradationPct, evidence: `after rollback (${c} vs ${b}): ${facts}; limit +${t.maxPerformanceDegradationPct} %` },
     );
   }
-  if (out.length && !lastIn(entries, CHECK.perf, "verification")) {
-    out.push({ ok: false, evidence: "no comparison after the rollback (run scripts/decide.ts --probe … --timeline after maintenance-off)" });
+  // What users saw: the same requests on IDC before the cut-over and after the rollback.
+  const clients = obj(lastEntry(entries, CHECK.clients)?.report);
+  const before = obj(clients?.beforeCutover);
+  const after = obj(clients?.afterRollback);
+  const b = num(before?.p50Ms);
+  const a = num(after?.p50Ms);
+  if (b !== undefined && a !== undefined) {
+    const d = degradationPct(b, a);
+    out.push({
+      ok: d <= t.maxPerformanceDegradationPct,
+      evidence: `users' response time on IDC, before the cut-over vs after the rollback: p50 ${ms(b)} vs ${ms(a)} (${d >= 0 ? "+" : ""}${pct(d, 1)}), p95 ${ms(num(before?.p95Ms))} vs ${ms(num(after?.p95Ms))}, ${count(num(before?.requests))} and ${count(num(after?.requests))} requests; limit +${t.maxPerformanceDegradationPct} %`,
+    });
+  } else if (out.length && !lastIn(entries, CHECK.perf, "verification")) {
+    out.push({ ok: false, evidence: "no comparison after the rollback (run scripts/decide.ts --probe … --phase verification --timeline after maintenance-off)" });
   }
   return out;
 }
