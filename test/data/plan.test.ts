@@ -92,6 +92,32 @@ describe("data engine decisions", () => {
     expect(d).toEqual({ missing: [["1"]], extra: [["4"]], changed: [["3"]] });
   });
 
+  it("diffs rows by exact key bytes whatever their order, pairing aligned runs without a map", () => {
+    const rows = (keys: number[], changedAt: number[] = []) => keys.map((k) => [String(k), changedAt.includes(k) ? "x" : "h"] as const);
+    const source = rows([1, 2, 3, 5, 6, 7, 8, 10, 11, 12], [6, 12]);
+    const target = rows([1, 2, 4, 5, 6, 9, 8, 7, 12, 13]);
+    const d = diffRows(source, target);
+    const ids = (l: readonly (readonly string[])[]) => l.map((t) => Number(t[0])).sort((a, b) => a - b);
+    expect(ids(d.missing)).toEqual([3, 10, 11]);
+    expect(ids(d.extra)).toEqual([4, 9, 13]);
+    expect(ids(d.changed)).toEqual([6, 12]);
+    // Any order, any mix: the same classification as plain set arithmetic.
+    let seed = 7;
+    const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+    for (let trial = 0; trial < 200; trial++) {
+      const s = [...Array(30).keys()].filter(() => rand(4) > 0).map((k) => [String(k), rand(5) ? "h" : "x"] as const);
+      const t = [...Array(30).keys()].filter(() => rand(4) > 0).map((k) => [String(k), "h"] as const);
+      if (rand(2)) t.reverse();
+      const r = diffRows(s, t);
+      const sk = new Map(s), tk = new Map(t);
+      expect(ids(r.missing)).toEqual(ids([...sk.keys()].filter((k) => !tk.has(k)).map((k) => [k])));
+      expect(ids(r.extra)).toEqual(ids([...tk.keys()].filter((k) => !sk.has(k)).map((k) => [k])));
+      expect(ids(r.changed)).toEqual(ids([...sk].filter(([k, h]) => tk.has(k) && tk.get(k) !== h).map(([k]) => [k])));
+    }
+    // Keys equal only under a _ci collation are different rows.
+    expect(diffRows([["6162", "h"]], [["4142", "h"]])).toEqual({ missing: [["6162"]], extra: [["4142"]], changed: [] });
+  });
+
   it("computes the chunk checksum from row hashes exactly as BIT_XOR(CONV(h, 16, 10))", () => {
     expect(xorOfHashes([["1", "ffffffffffffffff"], ["2", "0000000000000001"]])).toBe("18446744073709551614");
     expect(xorOfHashes([])).toBe("0");
