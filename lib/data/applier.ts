@@ -3,7 +3,7 @@ import { RollbackError, messageOf } from "../errors";
 import { ident } from "../mysql";
 import type { ChunkComparison } from "./compare";
 import { idSet } from "./row-diff";
-import { Side, streamRaw } from "./session";
+import { streamRaw } from "./session";
 import { deleteSql, insertHead, keysPredicate, rangePredicate, selectRowsSql, upsertTail } from "./sql";
 import type { IndexInfo, KeyToken, TablePlan } from "./types";
 import { valueLiteral } from "./values";
@@ -42,7 +42,8 @@ export class Applier {
   private readonly uniqueColumns: { index: IndexInfo; positions: number[] }[];
 
   constructor(
-    private readonly source: Side,
+    /** A source session of its own: the comparison of the next chunk runs on the readers meanwhile. */
+    private readonly source: Connection,
     private readonly writer: Connection,
     private readonly plan: TablePlan,
     /** Largest INSERT sent, below the target's max_allowed_packet. */
@@ -109,7 +110,7 @@ export class Applier {
       bytes = head.length + tail.length;
     };
     for (const where of wheres) {
-      for await (const row of streamRaw(this.source.reader, selectRowsSql(this.plan, where))) {
+      for await (const row of streamRaw(this.source, selectRowsSql(this.plan, where))) {
         const tuple = `(${this.plan.columns.map((col, i) => valueLiteral(col, row[i + 1])).join(",")})`;
         if (tuple.length + head.length + tail.length > this.maxStatementBytes) {
           throw new RollbackError(

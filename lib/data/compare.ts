@@ -139,8 +139,9 @@ export class TableComparer {
   private rowHashes(range: KeyRange, limit: number): Promise<[HashedRow[], HashedRow[]]> {
     const sql = rowHashesSql(this.plan, range, limit);
     return onBoth(this.source, this.target, this.plan.table, async (side) => {
+      // Both columns are strings (CONCAT, LEFT): used as they arrive, no per-row copy.
       const [r] = await side.reader.query({ sql, rowsAsArray: true });
-      return (r as unknown as [string, string][]).map(([k, h]) => [String(k), h] as const);
+      return r as unknown as HashedRow[];
     });
   }
 }

@@ -36,7 +36,8 @@ export async function tryQuery(conn: Connection, sql: string): Promise<boolean> 
   }
 }
 
-async function open(dsn: Dsn): Promise<Connection> {
+/** One more session with the engine's settings (sync's row fetcher runs beside the comparison). */
+export async function openConnection(dsn: Dsn): Promise<Connection> {
   const c = await connect(dsn);
   // MySQL 8 caches information_schema.TABLES statistics (AUTO_INCREMENT, TABLE_ROWS) for a day.
   await tryQuery(c, "SET SESSION information_schema_stats_expiry = 0");
@@ -44,10 +45,10 @@ async function open(dsn: Dsn): Promise<Connection> {
 }
 
 export async function openSide(name: SideName, dsn: Dsn): Promise<Side> {
-  const reader = await open(dsn);
+  const reader = await openConnection(dsn);
   let walker: Connection;
   try {
-    walker = await open(dsn);
+    walker = await openConnection(dsn);
   } catch (e) {
     await reader.end();
     throw e;
@@ -74,7 +75,7 @@ export async function openSide(name: SideName, dsn: Dsn): Promise<Side> {
  * is an error instead of a silent truncation.
  */
 export async function openWriter(dsn: Dsn): Promise<Connection> {
-  const c = await open(dsn);
+  const c = await openConnection(dsn);
   await c.query("SET SESSION foreign_key_checks = 0");
   await c.query("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'");
   return c;

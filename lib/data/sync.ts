@@ -3,7 +3,7 @@ import type { Dsn } from "../dsn";
 import { RollbackError } from "../errors";
 import { ident } from "../mysql";
 import { Applier, ApplyCounts } from "./applier";
-import { ChunkSizer } from "./chunker";
+import { ChunkSizer, prefetch } from "./chunker";
 import { TableComparer, chunkMismatches } from "./compare";
 import { checkIntegrity } from "./integrity";
 import type { TableCheck } from "./preflight";
@@ -12,7 +12,7 @@ import { ReplicaReport, checkReplica, replicaStatus, sqlThreadRunning } from "./
 import { SyncReport, SyncTableReport, VerifyReport, VerifyTableReport } from "./report";
 import { ResumeState, addCounts, defaultStateFile, zeroCounts } from "./resume";
 import { SampleCollector } from "./samples";
-import { Side, openWriter, rows } from "./session";
+import { Side, openConnection, openWriter, rows } from "./session";
 import { commitMarker } from "./stability";
 import { DEFAULT_CHUNK, Sides, VerifySettings, openSides, prepare, verifyChecks } from "./verify";
 
@@ -83,6 +83,7 @@ export async function syncDatabases(opts: SyncOptions): Promise<SyncReport> {
   const started = Date.now();
   const sides = await openSides(opts.source, opts.target);
   let writer: Connection | null = null;
+  let fetcher: Connection | null = null;
   try {
     const checks = await prepare(sides, { mode: "sync", tables: opts.tables, exclude: opts.exclude, allowTriggers: opts.allowTriggers });
     const status = await replicaStatus(sides.target.reader);
@@ -102,7 +103,10 @@ export async function syncDatabases(opts: SyncOptions): Promise<SyncReport> {
     }
     const stateFile = opts.stateFile ?? defaultStateFile(sides.source.label, sides.target.label);
     const state = await ResumeState.load(stateFile, sides.source.label, sides.target.label, Boolean(opts.restart) || Boolean(opts.dryRun));
-    if (!opts.dryRun) writer = await openWriter(opts.target);
+    if (!opts.dryRun) {
+      writer = await openWriter(opts.target);
+      fetcher = await openConnection(opts.source);
+    }
     const limit = writer ? await statementLimit(writer) : 0;
     const runs = new Map<string, TableRun>();
 
@@ -110,7 +114,7 @@ export async function syncDatabases(opts: SyncOptions): Promise<SyncReport> {
       const plan = check.plan!;
       const sizer = new ChunkSizer(opts.chunkSize ?? DEFAULT_CHUNK, opts.chunkTimeMs);
       const comparer = new TableComparer(sides.source, sides.target, plan, sizer);
-      const applier = writer ? new Applier(sides.source, writer, plan, limit) : null;
+      const applier = writer && fetcher ? new Applier(fetcher, writer, plan, limit) : null;
       const ts = state.table(check.table);
       const pass: PassRecord = {
         sourceMarker: await commitMarker(sides.source.reader, sides.source.flavor),
@@ -139,7 +143,11 @@ export async function syncDatabases(opts: SyncOptions): Promise<SyncReport> {
       }
       if (ts.done) return;
       let rowsDone = 0;
-      for await (const chunk of comparer.chunks(ts.through)) {
+      // The next chunk is compared while this one is written (ranges are disjoint, so the
+      // write cannot change its diff), unless another unique key makes the applier delete
+      // "displaced" rows outside the chunk: then the next diff must see those deletes.
+      const chunks = comparer.chunks(ts.through);
+      for await (const chunk of run.strategy === "upsert" ? prefetch(chunks) : chunks) {
         run.chunks++;
         rowsDone += chunk.sourceRows;
         pass.chunks.push({ range: chunk.range, source: chunk.sourceChecksum });
@@ -203,6 +211,7 @@ export async function syncDatabases(opts: SyncOptions): Promise<SyncReport> {
     return result;
   } finally {
     await writer?.end().catch(() => undefined);
+    await fetcher?.end().catch(() => undefined);
     await sides.source.close();
     await sides.target.close();
   }
