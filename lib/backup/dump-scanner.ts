@@ -12,7 +12,12 @@
  * a dump is a line break of SQL, never data; sections start with fixed comment markers.
  */
 
-export type SectionKind = "header" | "structure" | "data" | "post";
+/**
+ * `database`: the `CREATE DATABASE` / `USE` lines after a "-- Current Database:" marker of a
+ * --databases dump. They name the dumped database, so a restore into another one must not run
+ * them; the splitter drops them.
+ */
+export type SectionKind = "header" | "database" | "structure" | "data" | "post";
 
 export interface Section {
   readonly kind: SectionKind;
@@ -38,7 +43,7 @@ export interface DumpFacts {
   gtid: string | null;
   /** "-- Current Database:" markers: present only in --databases / --all-databases dumps. */
   databases: string[];
-  /** Tables in dump order ("db.table" in multi-database dumps). */
+  /** Tables in dump order ("db.table" once a dump holds several databases). */
   tables: Map<string, TableFacts>;
   views: string[];
   /**
@@ -55,6 +60,7 @@ export interface DumpFacts {
 
 const HEADER: Section = { kind: "header" };
 const POST: Section = { kind: "post" };
+const DATABASE: Section = { kind: "database" };
 
 const CH = { nl: 10, quote: 39, backslash: 92, open: 40, close: 41, tick: 96, dash: 45, space: 32, dot: 46 } as const;
 
@@ -152,6 +158,8 @@ export class DumpScanner {
   private section: Section = HEADER;
   private carry: Buffer | null = null;
   private lastLineIsTrailer = false;
+  /** The database of a --databases dump the lines are in now. */
+  private database = "";
 
   /** `emit` receives every byte of the input exactly once, in order, with the section it belongs to. */
   constructor(private readonly emit: (section: Section, bytes: Buffer) => void = () => undefined) {}
@@ -195,14 +203,23 @@ export class DumpScanner {
     return POST;
   }
 
+  /** A --databases dump of one database reads like a plain one; a second database qualifies every name. */
   currentDatabase(quoted: string): Section {
-    this.facts.databases.push(unquote(quoted));
-    return POST;
+    const f = this.facts;
+    this.database = unquote(quoted);
+    // mysqldump names a database again before its final views: count each once.
+    if (f.databases.includes(this.database)) return DATABASE;
+    f.databases.push(this.database);
+    if (f.databases.length === 2) {
+      const first = f.databases[0];
+      f.tables = new Map([...f.tables].map(([name, t]) => [`${first}.${name}`, t]));
+      f.views = f.views.map((v) => `${first}.${v}`);
+    }
+    return DATABASE;
   }
 
   private qualify(name: string): string {
-    const db = this.facts.databases.at(-1);
-    return db === undefined ? name : `${db}.${name}`;
+    return this.facts.databases.length > 1 ? `${this.database}.${name}` : name;
   }
 
   private lines(buf: Buffer, stop: number): void {

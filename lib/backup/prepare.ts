@@ -29,7 +29,8 @@ function refuse(c: Candidate): never {
  * A plain mysqldump file, verified and split in one read: checksum against its sidecar,
  * trailer, tables — then laid out like our backups so one restore path serves both.
  * Dumps of several databases, or ones setting GTID_PURGED, are refused: loading either into
- * one target database would do something else than the file says.
+ * one target database would do something else than the file says. A --databases dump of one
+ * database is fine: its CREATE DATABASE / USE lines are dropped, the target is DATABASE_URL's.
  */
 async function splitPlainDump(file: string, opts: PrepareOptions): Promise<PreparedBackup> {
   const expected = await readDumpSidecar(file);
@@ -44,7 +45,7 @@ async function splitPlainDump(file: string, opts: PrepareOptions): Promise<Prepa
     const now = new Date();
     const judged = judgeDump(file, expected, scan, { maxAgeHours: opts.maxAgeHours }, st.mtime, now);
     const name = basename(file);
-    if (scan.facts.databases.length > 0) judged.reasons.push(`${name}: holds ${scan.facts.databases.length} database(s) (made with --databases): restore one database per dump`);
+    if (scan.facts.databases.length > 1) judged.reasons.push(`${name}: holds ${scan.facts.databases.length} databases (${scan.facts.databases.join(", ")}): restore one database per dump`);
     if (scan.facts.setsGtidPurged) judged.reasons.push(`${name}: sets GTID_PURGED (mysqldump --set-gtid-purged=ON): re-dump with --set-gtid-purged=COMMENTED`);
     if (judged.reasons.length > 0) {
       writer.abort();
@@ -55,7 +56,7 @@ async function splitPlainDump(file: string, opts: PrepareOptions): Promise<Prepa
     const manifest: Manifest = {
       format: "idc-rollback-backup",
       version: 1,
-      database: scan.facts.database ?? name.replace(/\.sql(\.gz)?$/, ""),
+      database: judged.database ?? name.replace(/\.sql(\.gz)?$/, ""),
       charset: null,
       server: { host: "", port: 0, hostname: null, version: scan.facts.serverVersion ?? "unknown", versionComment: null, timeZone: null },
       tool: { name: scan.facts.tool ?? "unknown", version: "" },

@@ -210,12 +210,12 @@ export function judgeDump(
   const age = ageReason(name, createdAt, opts.maxAgeHours, now);
   if (age) reasons.push(age);
   if (!f.tzUtc) notes.push(`${name}: dumped without --tz-utc: TIMESTAMP values are in the source server's time zone`);
-  if (f.databases.length > 0) notes.push(`${name}: holds ${f.databases.length} database(s) (--databases dump): restore takes single-database dumps only`);
+  if (f.databases.length > 1) notes.push(`${name}: holds ${f.databases.length} databases (${f.databases.join(", ")}): restore takes one database per dump`);
   const dataOnly = [...f.tables].filter(([, t]) => !t.structure).length;
   if (dataOnly > 0) notes.push(`${name}: ${dataOnly} table(s) have data but no CREATE TABLE (--no-create-info): restore needs the schema`);
   if (f.setsGtidPurged) notes.push(`${name}: sets GTID_PURGED on load (mysqldump --set-gtid-purged=ON)`);
   notes.push(`${name}: plain dump: row counts found (${f.rows}) cannot be checked against a manifest`);
-  return candidate(file, "dump", { reasons, notes, createdAt, database: f.database, tables: f.tables.size, rows: f.rows });
+  return candidate(file, "dump", { reasons, notes, createdAt, database: f.databases[0] ?? f.database, tables: f.tables.size, rows: f.rows });
 }
 
 async function verifyDumpFile(file: string, opts: VerifyOptions, now: Date): Promise<Candidate> {

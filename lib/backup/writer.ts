@@ -74,7 +74,8 @@ class HashedFile {
 /**
  * Routes the sections of one dump into the backup layout (see manifest.ts): the header is
  * copied to the top of every file so each file is a complete session script; structure goes
- * to schema.sql, each table's data to its own gzip file, everything else to post.sql.
+ * to schema.sql, each table's data to its own gzip file, `CREATE DATABASE` / `USE` nowhere,
+ * everything else to post.sql.
  * `accept` is the scanner's synchronous callback; `flush` does the (awaited) writing.
  */
 export class BackupWriter {
@@ -119,6 +120,9 @@ export class BackupWriter {
     switch (section.kind) {
       case "header":
         this.header.push(bytes);
+        return;
+      case "database":
+        // CREATE DATABASE / USE of the dumped database: the restore chooses its own.
         return;
       case "structure":
         return (await this.file(SCHEMA_FILE, null)).write(bytes);

@@ -130,10 +130,20 @@ describe("dump scanner", () => {
     expect(mid.tables.get("orders")!.rows).toBe(4);
   });
 
-  it("notices multi-database dumps and MySQL's GTID_PURGED", () => {
-    const multi = scanDump(Buffer.from(HEADER + "--\n-- Current Database: `a`\n--\n\nUSE `a`;\n" + ORDERS + FOOTER));
-    expect(multi.databases).toEqual(["a"]);
-    expect([...multi.tables.keys()]).toEqual(["a.orders"]);
+  it("reads a --databases dump of one database like a plain one, keeping its CREATE DATABASE / USE apart", () => {
+    const use = (db: string) => `--\n-- Current Database: \`${db}\`\n--\n\nCREATE DATABASE /*!32312 IF NOT EXISTS*/ \`${db}\`;\n\nUSE \`${db}\`;\n\n`;
+    const { facts, parts } = sections(HEADER + use("a") + ORDERS + use("a") + FOOTER);
+    expect(facts.databases).toEqual(["a"]);
+    expect([...facts.tables.keys()]).toEqual(["orders"]);
+    const database = parts.filter(([k]) => k === "database").map(([, t]) => t).join("");
+    expect(database).toContain("CREATE DATABASE");
+    expect(parts.filter(([k]) => k !== "database").map(([, t]) => t).join("")).not.toMatch(/USE `a`|CREATE DATABASE/);
+    const two = scanDump(Buffer.from(HEADER + use("a") + ORDERS + use("b") + ORDERS + FOOTER));
+    expect(two.databases).toEqual(["a", "b"]);
+    expect([...two.tables.keys()]).toEqual(["a.orders", "b.orders"]);
+  });
+
+  it("notices MySQL's GTID_PURGED", () => {
     const gtid = scanDump(Buffer.from(HEADER + "SET @@GLOBAL.GTID_PURGED=/*!80000 '+'*/ '3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5';\n" + ORDERS + FOOTER.replace(/-- SET GLOBAL gtid_slave_pos.*\n/, "")));
     expect(gtid.setsGtidPurged).toBe(true);
     expect(gtid.gtid).toBe("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5");

@@ -76,7 +76,7 @@ export async function rowsOf(server: LocalServer, db: string, table: string): Pr
  * Everything a restore could change about a database, and the list of schemas (a staging or
  * previous schema left behind shows up here too).
  */
-export async function fingerprint(server: LocalServer, db: string): Promise<unknown> {
+export async function fingerprint(server: LocalServer, db: string): Promise<{ state: unknown; checksums: Record<string, string>; schemas: string[] }> {
   const c = await server.admin();
   try {
     const state = await captureTarget(c, db);

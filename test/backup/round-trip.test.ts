@@ -11,7 +11,7 @@ import type { LocalServer } from "../../lib/sandbox/mariadb";
 import { createBackup, restoreBackup, verifyBackups } from "../../lib/backup";
 import { DUMP_FLAGS } from "../../lib/backup/create";
 import { Manifest } from "../../lib/backup/manifest";
-import { backupCli, rowsOf, sha256sum, startServers } from "./helpers";
+import { backupCli, fingerprint, rowsOf, sha256sum, startServers } from "./helpers";
 
 const run = promisify(execFile);
 
@@ -195,6 +195,22 @@ describe("backup round trip on real servers", () => {
     const r = await restoreBackup({ dsn: target.dsn("app_from_dump"), path: `${sql}.gz`, quiet: true });
     expect(r).toMatchObject({ ok: true, database: "app_from_dump", createdDatabase: true, rows: 1203, backup: { database: "app" } });
     await expectSameRows("app_from_dump");
+  });
+
+  it("restores a `--databases app` dump under another name without running its CREATE DATABASE / USE", async () => {
+    const sql = join(work, "idc-app-B.sql");
+    await run("sh", ["-c", `mariadb-dump --host=127.0.0.1 --port=${idc.port} --user=root ${DUMP_FLAGS.join(" ")} --databases app > '${sql}'`]);
+    await sha256sum(work, "idc-app-B.sql");
+    // The target server has its own `app` (restored above): a stray `USE app` would land there.
+    const before = await fingerprint(target, "app").then(({ state, checksums }) => ({ state, checksums }));
+    const r = await restoreBackup({ dsn: target.dsn("app_from_b"), path: sql, quiet: true });
+    expect(r).toMatchObject({ ok: true, database: "app_from_b", rows: 1203, views: 1, backup: { database: "app" } });
+    await expectSameRows("app_from_b");
+    expect(await rowsOf(target, "app_from_b", "parent_names")).toHaveLength(9);
+    // The backup's trigger was created in app_from_b (a `USE app` would have put it into app, where it exists: an error).
+    const triggers = await one(target, "information_schema", "SELECT GROUP_CONCAT(TRIGGER_SCHEMA) AS s FROM information_schema.TRIGGERS WHERE TRIGGER_NAME = 'child_note'");
+    expect(String(triggers.s).split(",").sort()).toEqual(["app", "app_from_b", "app_from_dump"]);
+    expect(await fingerprint(target, "app")).toMatchObject(before);
   });
 
   it("backs up and restores a database without tables (the swap has nothing to rename)", async () => {
