@@ -1,4 +1,5 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
 import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,7 +21,7 @@ let server: LocalServer;
 let stopServers: () => Promise<void> = async () => undefined;
 let work: string;
 let base: string;
-let untouched: unknown;
+let untouched: Awaited<ReturnType<typeof fingerprint>>;
 
 const target = () => server.dsn("shop_idc");
 
@@ -230,6 +231,34 @@ describe("backups that must be refused, and restores that must leave the target 
     const ac = new AbortController();
     const err = await failedRestore(base, { jobs: 1, signal: ac.signal, onTableLoaded: () => ac.abort() });
     expect(err.code).toBe("ABORTED");
+    await expectTargetUntouched();
+  });
+
+  it("leaves the target as it was when the restoring process is killed mid-load; the next run clears its staging schema", async () => {
+    await server.exec("CREATE TABLE shop.events (id INT PRIMARY KEY, payload VARCHAR(64))", "INSERT INTO shop.events SELECT seq, MD5(seq) FROM seq_1_to_300000");
+    const dir = join(work, "big");
+    await createBackup({ dsn: server.dsn("shop"), out: dir, quiet: true });
+    await server.exec("DROP TABLE shop.events");
+    // node itself (not the tsx wrapper, which would outlive SIGKILL's target): one process to kill.
+    const child = spawn(process.execPath, ["--import", "tsx", "scripts/backup.ts", "restore", dir], {
+      cwd: join(__dirname, "..", ".."),
+      env: { ...process.env, DATABASE_URL: formatDsn(target()) },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      if (stderr.includes("defer-keys done")) child.kill("SIGKILL");
+    });
+    await once(child, "exit");
+    expect(stderr).not.toContain("load done");
+    // The target is as it was; only the killed run's staging schema is left.
+    const { schemas, ...rest } = untouched;
+    const now = await fingerprint(server, "shop_idc");
+    expect(now).toMatchObject(rest);
+    expect(now.schemas.filter((s) => !schemas.includes(s))).toEqual([expect.stringMatching(/^shop_idc__restore_\d{14}$/)]);
+    // The next run (here one that then fails its checks) drops it first.
+    await failedRestore(join(work, "orphans"));
     await expectTargetUntouched();
   });
 
