@@ -1,7 +1,6 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { RowDataPacket } from "mysql2/promise";
 import { connect, ident } from "../../lib/mysql";
@@ -12,33 +11,19 @@ import { MANIFEST, Manifest, writeManifest } from "../../lib/backup/manifest";
 const ROOT = join(__dirname, "..", "..");
 
 /**
- * Starts sandbox servers one after another, each with a TMPDIR of its own. Concurrent
- * mariadb-install-db runs sharing a tmpdir collide on their bootstrap temp tables (measured
- * here: 1 of 4 parallel runs fails with "Unknown table 'mysql.tmp_user_sys'"), and other
- * helpers' suites start servers at the same time. `stop` stops them and removes everything.
+ * Starts sandbox servers together; if one fails, the others are stopped before the error is
+ * thrown (a bare Promise.all would leave them running). `stop` stops them all.
  */
 export async function startServers(...opts: LocalServerOptions[]): Promise<{ servers: LocalServer[]; stop: () => Promise<void> }> {
-  const servers: LocalServer[] = [];
-  const dirs: string[] = [];
+  const started = await Promise.allSettled(opts.map((o) => startLocalServer(o)));
+  const servers = started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
   const stop = async () => {
     await Promise.all(servers.map((s) => s.stop()));
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
   };
-  const saved = process.env.TMPDIR;
-  try {
-    for (const o of opts) {
-      const dir = await mkdtemp(join(tmpdir(), `rollback-${o.name ?? "server"}-tmp-`));
-      dirs.push(dir);
-      process.env.TMPDIR = dir;
-      servers.push(await startLocalServer(o));
-      if (saved === undefined) delete process.env.TMPDIR;
-      else process.env.TMPDIR = saved;
-    }
-  } catch (e) {
-    if (saved === undefined) delete process.env.TMPDIR;
-    else process.env.TMPDIR = saved;
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) {
     await stop();
-    throw e;
+    throw failed.reason;
   }
   return { servers, stop };
 }
