@@ -188,9 +188,9 @@ async function rehearse({ o, scenario, env, config, load, files, t0, setupMs }: 
     decideArgs.push("--outage-min", String(awsStats.longestOutageMs / 60_000));
   }
   if (scenario.manual?.securityIssue) decideArgs.push("--security-issue");
+  const queries = join(env.dir, "probe-queries.json");
+  await writeFile(queries, JSON.stringify(probeQueries(o.rows)));
   if (await answers(env.url("aws", "app"))) {
-    const queries = join(env.dir, "probe-queries.json");
-    await writeFile(queries, JSON.stringify(probeQueries(o.rows)));
     decideArgs.push("--probe", queries, "--runs", String(o.probeRuns ?? 15));
   } else {
     detection.push("AWS does not answer on the app's network path: performance not measured");
@@ -288,6 +288,19 @@ async function rehearse({ o, scenario, env, config, load, files, t0, setupMs }: 
   // the cut-over and after the rollback.
   const clients = { ...all, beforeCutover: window(baseline), afterRollback: window(after) };
   await record(CHECK.clients, clients);
+
+  if (rollback?.completed && cutover.completed) {
+    // "Performance compared" (plan §6), judged where no machine load can skew it: the restored
+    // IDC against the AWS it replaced, the same queries interleaved, both idle now that users
+    // stopped, each on the operator's direct path.
+    await script(
+      view,
+      "scripts/decide.ts",
+      ["--probe", queries, "--runs", String(o.probeRuns ?? 15), "--baseline-label", "aws", "--candidate-label", "idc", "--phase", "verification", "--timeline", files.timeline, "--json"],
+      { BASELINE_DATABASE_URL: env.url("aws", "direct"), CANDIDATE_DATABASE_URL: env.url("idc", "direct") },
+      [0, 1],
+    );
+  }
 
   const c = await connect(env.idc.dsn(DATABASE));
   const ledger = await load.check(c).finally(() => c.end());
