@@ -1,5 +1,5 @@
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import type { Connection, RowDataPacket } from "mysql2/promise";
 import { Dsn, describeDsn } from "../dsn";
 import { RollbackError, messageOf } from "../errors";
@@ -126,7 +126,7 @@ export async function createBackup(opts: CreateOptions): Promise<CreateReport> {
   await assertFreeTarget(out);
   const facts = await serverFacts(opts.dsn);
   const version = await toolVersion(DUMP_BIN);
-  const partial = join(dirname(out), `.${out.split("/").pop()}.partial-${process.pid}`);
+  const partial = join(dirname(out), `.${basename(out)}.partial-${process.pid}`);
   await mkdir(partial, { recursive: true });
   const writer = new BackupWriter(partial, opts.gzipLevel ?? 1);
   const options = [...DUMP_FLAGS, ...facts.positionFlags];
