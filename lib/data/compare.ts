@@ -71,23 +71,41 @@ export class TableComparer {
     private readonly sizer: ChunkSizer,
   ) {}
 
-  /** All chunks of the table from `from`, in key order. */
+  /**
+   * All chunks of the table from `from`, in key order. In checksum mode the next range's
+   * checksums are queued on both servers before the current ones return, so neither server
+   * idles while the other finishes a chunk (each connection runs its queue back to back).
+   */
   async *chunks(from?: KeyToken): AsyncGenerator<ChunkComparison> {
-    const ranges = walk(this.source.walker, this.plan, { from }, () => this.sizer.size);
-    for await (const range of prefetch(ranges)) {
+    const ranges = prefetch(walk(this.source.walker, this.plan, { from }, () => this.sizer.size));
+    let next = await ranges.next();
+    let queued: Promise<[Checksum, Checksum]> | undefined;
+    while (!next.done) {
+      const range = next.value;
       const started = Date.now();
+      const sums = queued ?? (this.dirty > 0.5 ? undefined : this.checksums(range));
+      next = await ranges.next();
+      queued = !next.done && sums && this.dirty <= 0.5 ? this.checksums(next.value) : undefined;
       let rowsSeen = 0;
-      for await (const c of this.compareRange(range, this.dirty > 0.5 ? "rows" : "checksum")) {
+      for await (const c of this.compareRange(range, sums ? "checksum" : "rows", sums)) {
         rowsSeen += Math.max(c.sourceRows, c.targetRows);
         this.dirty = 0.7 * this.dirty + (c.identical ? 0 : 0.3);
         yield c;
       }
       this.sizer.observe(rowsSeen, Date.now() - started);
     }
+    await queued?.catch(() => undefined);
+  }
+
+  /** Both servers' checksums of a range, started now; a failure surfaces where it is awaited. */
+  private checksums(range: KeyRange): Promise<[Checksum, Checksum]> {
+    const p = onBoth(this.source, this.target, this.plan.table, (side) => this.checksum(side, range));
+    p.catch(() => undefined);
+    return p;
   }
 
   /** Compares one range (also used by sync's final pass to re-check single chunks). */
-  async *compareRange(range: KeyRange, mode: "checksum" | "rows"): AsyncGenerator<ChunkComparison> {
+  async *compareRange(range: KeyRange, mode: "checksum" | "rows", sums?: Promise<[Checksum, Checksum]>): AsyncGenerator<ChunkComparison> {
     // Bounds both the key lists held in memory and the rows one transaction writes.
     const limit = 2 * this.sizer.size;
     if (mode === "rows") {
@@ -99,7 +117,7 @@ export class TableComparer {
       yield* this.split(range, hashed[0].length > limit ? this.source : this.target);
       return;
     }
-    const [s, t] = await onBoth(this.source, this.target, this.plan.table, (side) => this.checksum(side, range));
+    const [s, t] = await (sums ?? this.checksums(range));
     const base = { range, sourceRows: s.n, targetRows: t.n, sourceChecksum: s };
     if (s.n === t.n && s.x === t.x) {
       yield { ...base, missing: [], extra: [], changed: [], identical: true };
