@@ -1,5 +1,5 @@
 import { ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -35,9 +35,32 @@ export function clientConfig(d: Dsn): string {
   ].join("\n");
 }
 
-/** Runs `fn` with a 0600 option file in a 0700 temp dir; both are removed afterwards, whatever happens. */
+const CONFIG_DIR = /^rollback-client-(\d+)-/;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Option files of runs that were killed (SIGKILL leaves no chance to clean up): their process is gone. */
+async function removeOrphanedConfigs(): Promise<void> {
+  for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
+    const pid = CONFIG_DIR.exec(name)?.[1];
+    if (pid !== undefined && !alive(Number(pid))) await rm(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Runs `fn` with a 0600 option file in a 0700 temp dir named after this process; both are
+ * removed afterwards, whatever happens — and by the next run if this one is killed.
+ */
 export async function withClientConfig<T>(d: Dsn, fn: (cnf: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), "rollback-client-"));
+  await removeOrphanedConfigs();
+  const dir = await mkdtemp(join(tmpdir(), `rollback-client-${process.pid}-`));
   const cnf = join(dir, "client.cnf");
   try {
     await writeFile(cnf, clientConfig(d), { mode: 0o600 });

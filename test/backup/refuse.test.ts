@@ -1,6 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -257,8 +257,12 @@ describe("backups that must be refused, and restores that must leave the target 
     const now = await fingerprint(server, "shop_idc");
     expect(now).toMatchObject(rest);
     expect(now.schemas.filter((s) => !schemas.includes(s))).toEqual([expect.stringMatching(/^shop_idc__restore_\d{14}$/)]);
-    // The next run (here one that then fails its checks) drops it first.
+    // Its option file (the password) could not be removed by the killed process...
+    const leftover = () => readdir(tmpdir()).then((names) => names.filter((n) => n.startsWith(`rollback-client-${child.pid}-`)));
+    expect(await leftover()).toHaveLength(1);
+    // ...the next run (here one that then fails its checks) removes it and drops the staging schema.
     await failedRestore(join(work, "orphans"));
+    expect(await leftover()).toEqual([]);
     await expectTargetUntouched();
   });
 
