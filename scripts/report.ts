@@ -30,7 +30,11 @@ async function main(argv: string[]): Promise<number> {
   const entries = await readTimeline(file);
   const report = buildReport(entries, { title: values.title ?? "rollback", changes, contacts });
   const files = await writeReport(values.out ?? dirname(file), report);
-  for (const c of report.checklist) process.stderr.write(`${c.pass ? "PASS" : "FAIL"} ${c.title}: ${c.evidence[0] ?? ""}\n`);
+  for (const c of report.checklist) {
+    // The first judged piece of evidence (lines marked "·" are context).
+    const first = c.evidence.find((e) => !e.startsWith("·")) ?? c.evidence[0] ?? "";
+    process.stderr.write(`${c.pass ? "PASS" : "FAIL"} ${c.title}: ${first}\n`);
+  }
   process.stderr.write(`report: ${files.reportMd}\n`);
   if (values.json) {
     const summary = {

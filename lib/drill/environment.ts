@@ -10,12 +10,15 @@ import { renderUpstream } from "../nginx-upstream";
 import { LocalServer, startLocalServer } from "../sandbox/mariadb";
 import { freePort } from "../sandbox/free-port";
 import { NginxSandbox, startNginx } from "../sandbox/nginx";
+import { RollbackError } from "../errors";
+import { parseReport, runChild } from "../timeline";
 import { writeFileAtomic } from "../traffic/atomic-file";
 import { maintenanceSnippets } from "../traffic/nginx-snippets";
 import { DrillCredentials, userStatements } from "./credentials";
 import { DockerShim, startDockerShim } from "./docker-shim";
 import { NetProxy, startNetProxy } from "./net-proxy";
 import { DATABASE, createSchema } from "./shop";
+import type { View } from "./view";
 
 /** The repository root: scripts run from here, as the Pulumi command resources run them. */
 export const ROOT = join(__dirname, "..", "..");
@@ -78,6 +81,19 @@ const TSX = pathToFileURL(require.resolve("tsx")).href;
 /** argv that runs a repo script as the runbook does (`npx tsx scripts/x.ts`, minus npx's startup). */
 export function scriptArgv(script: string, args: readonly string[]): string[] {
   return [process.execPath, "--import", TSX, join(ROOT, script), ...args];
+}
+
+/** Runs a repo script outside the runbook (backups, measurements): its exit code and --json report, or an error naming it. */
+export async function runScript(
+  view: View,
+  script: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  okCodes: readonly number[] = [0],
+): Promise<{ code: number; report: unknown }> {
+  const { code, stdout } = await runChild(scriptArgv(script, args), { env: { ...process.env, ...env }, onStderr: (t) => view.child(t) });
+  if (code === null || !okCodes.includes(code)) throw new RollbackError("DRILL_STEP", `${script} ${args[0] ?? ""}`, `exited with ${code}`, "see its output above");
+  return { code, report: parseReport(stdout) };
 }
 
 async function startApp(side: Side, secretFile: string, log: (line: string) => void): Promise<AppProcess> {

@@ -103,7 +103,7 @@ export function buildReport(entries: readonly TimelineEntry[], opts: BuildOption
   const phases = phaseTimings(entries);
   const items = checklist(entries, thresholds);
   const changes = opts.changes ?? {};
-  const verify = verifySummary(lastEntry(entries, CHECK.finalVerify)?.report ?? lastEntry(entries, "verify")?.report);
+  const verify = verifySummary(lastEntry(entries, "verify")?.report);
   const runbook = entries.filter((e) => STEPS.some((s) => s.id === e.step));
   const starts = entries.map((e) => Date.parse(e.startedAt));
   const ends = entries.map((e) => Date.parse(e.startedAt) + e.durationMs);
