@@ -138,6 +138,22 @@ describe("the rollback report (R6–R8)", () => {
     expect(r.ok).toBe(false);
   });
 
+  it("judges 'performance compared' by the probe after the rollback, else by users' response times before and after", () => {
+    const slowerUsers = timeline().map((e) =>
+      e.step === CHECK.clients
+        ? { ...e, report: { ...(e.report as object), beforeCutover: { requests: 300, p50Ms: 4, p95Ms: 9 }, afterRollback: { requests: 300, errors: 0, p50Ms: 7, p95Ms: 12 } } }
+        : e,
+    );
+    const perf = (entries: TimelineEntry[]) => buildReport(entries, { title: "t", secrets: [] }).checklist.find((c) => c.id === "performance")!;
+    const probed = perf(slowerUsers);
+    expect(probed.pass).toBe(true);
+    expect(probed.evidence.at(-1)).toMatch(/^· users' response time on IDC, before the cut-over vs after the rollback: p50 4.00 ms vs 7.00 ms \(\+75 %\)/);
+    const withoutProbe = perf(slowerUsers.filter((e) => !(e.step === CHECK.perf && e.phase === "verification")));
+    expect(withoutProbe.pass).toBe(false);
+    expect(withoutProbe.evidence.at(-1)).toMatch(/^✗ users' response time/);
+    expect(perf(timeline().filter((e) => e.step !== CHECK.perf)).evidence[0]).toMatch(/^not measured: no comparison after the rollback/);
+  });
+
   it("times phases against their budgets and flags an overrun", () => {
     const r = buildReport(timeline({ sync: { durationMs: 16 * 60_000 } }), { title: "t", secrets: [] });
     expect(r.phases.map((p) => [p.id, p.status])).toEqual([
