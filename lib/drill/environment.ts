@@ -182,8 +182,11 @@ export async function startEnvironment(creds: DrillCredentials, log: (line: stri
       );
     await writeSecret("idc");
 
-    const apps = { aws: await startApp("aws", secretFile, log), idc: await startApp("idc", secretFile, log) };
-    stops.push(() => apps.aws.stop(), () => apps.idc.stop());
+    const started = await Promise.allSettled([startApp("aws", secretFile, log), startApp("idc", secretFile, log)]);
+    for (const s of started) if (s.status === "fulfilled") stops.push(() => s.value.stop());
+    for (const s of started) if (s.status === "rejected") throw s.reason;
+    const [aws_, idc_] = started.map((s) => (s as PromiseFulfilledResult<AppProcess>).value);
+    const apps = { aws: aws_, idc: idc_ };
 
     const nginxPort = await freePort();
     const maintenanceFlag = join(dir, "maintenance.flag");
