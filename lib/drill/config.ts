@@ -23,7 +23,7 @@ export const DRILL_CONTACTS: Contacts = {
 };
 
 /** Resolves a Pulumi Output outside an engine run (Outputs apply without one). */
-export function resolve<T>(value: pulumi.Input<T>): Promise<T> {
+export function resolveOutput<T>(value: pulumi.Input<T>): Promise<T> {
   return new Promise<T>((done) => {
     pulumi.output(value).apply((v) => {
       done(v as T);

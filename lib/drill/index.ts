@@ -5,7 +5,7 @@ import { obj, syncCounts, verifySummary } from "../report/evidence";
 import { PHASES, StepId, STEPS } from "../runbook";
 import { lastEntry, phaseTimings, readTimeline, runStep } from "../timeline";
 import { checkAfterRollback, Clients, markLogs } from "./checks";
-import { drillConfig, resolve } from "./config";
+import { drillConfig, resolveOutput } from "./config";
 import { newCredentials } from "./credentials";
 import { DrillEnvironment, runScript, scriptArgv, startEnvironment } from "./environment";
 import { LoadGenerator } from "./load";
@@ -147,7 +147,7 @@ async function rehearse({ o, scenario, env, config, load, files, t0, setupMs }: 
   const state: { phase?: string; step?: string; detail?: string } = {};
   const notifier = new Notifier(
     {
-      webhookUrl: config.notifications.webhookUrl ? await resolve(config.notifications.webhookUrl) : undefined,
+      webhookUrl: config.notifications.webhookUrl ? await resolveOutput(config.notifications.webhookUrl) : undefined,
       contacts: config.contacts,
       progressEveryMs: config.notifications.progressEveryMin * 60_000,
       log: (l) => view.info(l),

@@ -6,7 +6,7 @@ import { parseHostPort, renderUpstream } from "../nginx-upstream";
 import type { Changes } from "../report";
 import { StepId, STEPS } from "../runbook";
 import { appendEntry, runChild, runStep, stepPhase, TimelineEntry } from "../timeline";
-import { resolve } from "./config";
+import { resolveOutput } from "./config";
 import { DrillEnvironment, scriptArgv } from "./environment";
 import type { View } from "./view";
 
@@ -99,7 +99,7 @@ export async function runRunbook(r: RunbookRun): Promise<RunbookResult> {
       await appendEntry(r.timeline, entry);
     } else if (planned) {
       const extraEnv: Record<string, string> = {};
-      for (const [k, v] of Object.entries(planned.environment)) extraEnv[k] = String(await resolve(v));
+      for (const [k, v] of Object.entries(planned.environment)) extraEnv[k] = String(await resolveOutput(v));
       entry = await script(step, planned.args, extraEnv, planned.okCodes);
     } else if (step === "nginx-upstream") {
       // The arguments components/nginxUpstream.ts gives switch-upstream.ts.
