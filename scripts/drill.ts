@@ -58,7 +58,17 @@ async function main(argv: string[]): Promise<number> {
   const scenario = scenarioByName(values.scenario ?? "default").name;
   await checkTools();
   const view = values.json ? silentView() : liveView();
+  // Ctrl-C: stop the servers, nginx and apps the drill started (nginx runs in its own process
+  // group, so the terminal's SIGINT does not reach it), then exit as interrupted.
+  let stop: (() => Promise<void>) | undefined;
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`\ndrill: ${signal}: stopping what it started\n`);
+      void (stop?.() ?? Promise.resolve()).finally(() => process.exit(130));
+    });
+  }
   const result = await runDrill({
+    onStarted: (s) => (stop = s),
     rows,
     scenario,
     out: values.out ?? join(".rollback", `drill-${scenario}`),

@@ -38,6 +38,8 @@ export interface DrillOptions {
   readonly probeRuns?: number;
   /** No progress lines on stderr (--json). */
   readonly quiet?: boolean;
+  /** Receives the environment's stop function as soon as it runs (the CLI calls it on Ctrl-C). */
+  readonly onStarted?: (stop: () => Promise<void>) => void;
 }
 
 export interface DrillResult {
@@ -84,6 +86,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
   view.stage(`setup — scenario ${scenario.name}: ${scenario.rehearses}`);
   const creds = newCredentials();
   const env = await startEnvironment(creds, (l) => view.child(l));
+  o.onStarted?.(() => env.stop());
   const load = new LoadGenerator({ baseUrl: env.nginxUrl, rows: o.rows, sideOf: env.sideOf });
   const ticker = setInterval(() => view.status(statusLine(load)), 2_000);
   ticker.unref();

@@ -1,5 +1,5 @@
 import { scriptOf } from "../../components/command-line";
-import { directionOf, runbookOrder, scriptStep } from "../../components/runbook/plan";
+import { databaseUrl, directionOf, runbookOrder, scriptStep } from "../../components/runbook/plan";
 import type { RollbackConfig } from "../config";
 import { dnsWeights, Side } from "../dns-weights";
 import { parseHostPort, renderUpstream } from "../nginx-upstream";
@@ -117,14 +117,15 @@ export async function runRunbook(r: RunbookRun): Promise<RunbookResult> {
         {},
       );
     } else if (step === "idc-health") {
-      // The arguments and environment components/idcMysql.ts gives idc-mysql.ts; `docker` is the drill's shim.
+      // The arguments and environment components/idcMysql.ts gives idc-mysql.ts, plus a 200 ms poll
+      // (the script's default is 1 s: a drill restarts in seconds); `docker` is the drill's shim.
       const i = config.idcMysql;
       entry = await script(
         step,
         [i.restartIfUnhealthy ? "restart" : "check", "--container", i.containerName, "--timeout", i.waitTimeoutSeconds, "--poll-ms", 200, "--json"],
         {
           DOCKER_HOST: i.dockerHost,
-          DATABASE_URL: env.url("idc", "direct"),
+          DATABASE_URL: await resolveOutput(databaseUrl(config.idc)),
           PATH: `${env.docker.binDir}:${process.env.PATH ?? ""}`,
         },
       );
@@ -136,9 +137,9 @@ export async function runRunbook(r: RunbookRun): Promise<RunbookResult> {
       const said: string[] = [];
       let ok = true;
       if (recycle) {
-        const waits = [env.apps.aws.nextReload(), env.apps.idc.nextReload()];
+        const waits = Promise.allSettled([env.apps.aws.nextReload(), env.apps.idc.nextReload()]);
         const res = await runChild(["/bin/sh", "-c", recycle], { onStderr: (t) => view.child(t) });
-        said.push(...(await Promise.all(waits)));
+        for (const w of await waits) said.push(w.status === "fulfilled" ? w.value : String(w.reason));
         ok = res.code === 0 && said.every((l) => l.includes("connection from the secret"));
       }
       entry = standIn(
