@@ -182,11 +182,17 @@ export async function startEnvironment(creds: DrillCredentials, log: (line: stri
       );
     await writeSecret("idc");
 
+    // Both deployments start together; one that started is stopped again if the other failed.
     const started = await Promise.allSettled([startApp("aws", secretFile, log), startApp("idc", secretFile, log)]);
-    for (const s of started) if (s.status === "fulfilled") stops.push(() => s.value.stop());
+    const apps: Partial<Record<Side, AppProcess>> = {};
+    for (const s of started) {
+      if (s.status === "fulfilled") {
+        apps[s.value.side] = s.value;
+        stops.push(() => s.value.stop());
+      }
+    }
     for (const s of started) if (s.status === "rejected") throw s.reason;
-    const [aws_, idc_] = started.map((s) => (s as PromiseFulfilledResult<AppProcess>).value);
-    const apps = { aws: aws_, idc: idc_ };
+    const app = apps as Record<Side, AppProcess>;
 
     const nginxPort = await freePort();
     const maintenanceFlag = join(dir, "maintenance.flag");
@@ -200,7 +206,7 @@ export async function startEnvironment(creds: DrillCredentials, log: (line: stri
     const nginx = await startNginx(
       (prefix) => ({
         files: {
-          [upstreamFile]: renderUpstream({ name: UPSTREAM, kind: "http", servers: [{ host: "127.0.0.1", port: apps.idc.port }] }),
+          [upstreamFile]: renderUpstream({ name: UPSTREAM, kind: "http", servers: [{ host: "127.0.0.1", port: app.idc.port }] }),
         },
         http: [
           `include ${join(prefix, upstreamFile)};`,
@@ -228,7 +234,7 @@ export async function startEnvironment(creds: DrillCredentials, log: (line: stri
     await mkdir(shimDir);
     const docker = await startDockerShim(shimDir, [{ name: IDC_CONTAINER, server: idc }]);
     stops.push(() => docker.close());
-    log(`nginx on 127.0.0.1:${nginxPort} -> app "idc" :${apps.idc.port} (app "aws" :${apps.aws.port} on standby); connection secret -> IDC`);
+    log(`nginx on 127.0.0.1:${nginxPort} -> app "idc" :${app.idc.port} (app "aws" :${app.aws.port} on standby); connection secret -> IDC`);
 
     const servers = { idc, aws };
     const sides = new Map<string, Side>([
@@ -240,7 +246,7 @@ export async function startEnvironment(creds: DrillCredentials, log: (line: stri
       idc,
       aws,
       net,
-      apps,
+      apps: app,
       nginx,
       nginxUrl: `http://127.0.0.1:${nginxPort}`,
       upstreamFile: nginx.path(upstreamFile),

@@ -1,7 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { RollbackConfig } from "../config";
-import type { Decision } from "../decision";
+import { Decision, measurementsFromClients } from "../decision";
 import { parseDsn } from "../dsn";
 import { connect } from "../mysql";
 import { lastEntry } from "../timeline";
@@ -67,7 +67,8 @@ export async function measureAndDecide(i: MeasureInput): Promise<Measured> {
   const args = ["--verify", verifyFile, "--timeline", i.timeline, "--json"];
   if (i.cutover.completed) {
     const s = i.onAws;
-    args.push("--error-rate-pct", String(s.requests ? (s.errors * 100) / s.requests : 0), "--outage-min", String(s.longestOutageMs / 60_000));
+    const m = measurementsFromClients(s);
+    args.push("--error-rate-pct", String(m.errorRatePct ?? 0), "--outage-min", String(m.outageMin));
     if (s.errors) detection.push(`users on AWS: ${s.errors} of ${s.requests} requests failed (${s.errorSamples.map((e) => e.error).join("; ")})`);
   }
   if (i.scenario.manual?.securityIssue) args.push("--security-issue");

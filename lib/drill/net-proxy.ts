@@ -11,35 +11,15 @@ export type NetMode = { kind: "up" } | { kind: "delay"; ms: number } | { kind: "
 
 export interface NetProxy {
   readonly port: number;
-  mode: NetMode;
-  /** Connections refused or reset while down. */
-  readonly refused: number;
   setMode(mode: NetMode): void;
   close(): Promise<void>;
 }
 
 export async function startNetProxy(target: { host: string; port: number }): Promise<NetProxy> {
   const sockets = new Set<Socket>();
-  let refused = 0;
-  const proxy: NetProxy = {
-    port: 0,
-    mode: { kind: "up" },
-    get refused() {
-      return refused;
-    },
-    setMode(mode) {
-      proxy.mode = mode;
-      if (mode.kind === "down") for (const s of sockets) s.destroy();
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  let mode: NetMode = { kind: "up" };
   const server = createServer((client) => {
-    if (proxy.mode.kind === "down") {
-      refused++;
+    if (mode.kind === "down") {
       client.resetAndDestroy();
       return;
     }
@@ -57,14 +37,23 @@ export async function startNetProxy(target: { host: string; port: number }): Pro
     // A chunk never overtakes one still held back, whatever the mode is now: the stream keeps its order.
     let releaseAt = 0;
     upstream.on("data", (b) => {
-      const m = proxy.mode;
       const now = Date.now();
-      releaseAt = Math.max(now + (m.kind === "delay" ? m.ms : 0), releaseAt);
+      releaseAt = Math.max(now + (mode.kind === "delay" ? mode.ms : 0), releaseAt);
       if (releaseAt <= now) client.write(b);
       else setTimeout(() => client.writable && client.write(b), releaseAt - now);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  (proxy as { port: number }).port = (server.address() as { port: number }).port;
-  return proxy;
+  return {
+    port: (server.address() as { port: number }).port,
+    setMode(next) {
+      mode = next;
+      if (next.kind === "down") for (const s of sockets) s.destroy();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
