@@ -1,6 +1,7 @@
 import { Contacts, ContactRole } from "./contacts";
-import { messageOf } from "./errors";
+import { messageOf, RollbackError } from "./errors";
 import { formatDuration } from "./progress";
+import { contactsFromEnv } from "./report";
 import { redact } from "./report/redact";
 
 /**
@@ -71,8 +72,20 @@ export class Notifier {
   /** Start message with contacts; starts the progress timer. */
   start(lines: readonly string[]): void {
     this.send("start", [...lines, ...contactLines(this.opts.contacts)]);
+    this.watch();
+  }
+
+  /** Progress messages every interval from now, without a start message (a later step of the same run). */
+  watch(): void {
+    this.stop();
     this.timer = setInterval(() => this.progress(), this.opts.progressEveryMs);
     this.timer.unref();
+  }
+
+  /** Stops the progress messages; queued messages are still delivered (see flush). */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   phase(lines: readonly string[]): void {
@@ -91,7 +104,7 @@ export class Notifier {
 
   /** End message; a failed run escalates to the emergency contact (R9). Waits for delivery. */
   async end(ok: boolean, lines: readonly string[]): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.stop();
     const c = this.opts.contacts;
     const escalate = !ok && c ? [`Escalation: ${c.emergency.name} (${c.emergency.reach})`] : [];
     this.send("end", [`Result: ${ok ? "succeeded" : "FAILED"}`, `Took ${formatDuration(Date.now() - this.started)}`, ...lines, ...escalate]);
@@ -130,4 +143,23 @@ export class Notifier {
     this.deliveries.push(result);
     if (!result.ok) this.opts.log(`notify ${kind}: webhook delivery failed (${result.result}); the rollback goes on`);
   }
+}
+
+/**
+ * A notifier for the scripts around a real run (scripts/step.ts, scripts/report.ts), configured
+ * from the environment like every secret: ROLLBACK_WEBHOOK_URL (the stack's
+ * `notifications.webhookUrl`), ROLLBACK_CONTACTS (JSON), ROLLBACK_PROGRESS_EVERY_MIN (default 30).
+ * Undefined without a webhook: the scripts then notify no one.
+ */
+export function notifierFromEnv(title: string, state: () => RunState, env: NodeJS.ProcessEnv = process.env): Notifier | undefined {
+  const webhookUrl = env.ROLLBACK_WEBHOOK_URL;
+  if (!webhookUrl) return undefined;
+  const every = Number(env.ROLLBACK_PROGRESS_EVERY_MIN ?? 30);
+  if (!Number.isFinite(every) || every <= 0) {
+    throw new RollbackError("ENV_INVALID", "ROLLBACK_PROGRESS_EVERY_MIN", "must be a number of minutes above 0");
+  }
+  return new Notifier(
+    { webhookUrl, contacts: contactsFromEnv(env), progressEveryMs: every * 60_000, log: (l) => process.stderr.write(`${l}\n`), title },
+    state,
+  );
 }

@@ -1,5 +1,7 @@
-import { dirname } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { EXIT, parseCli, runMain } from "../lib/cli";
+import { notifierFromEnv } from "../lib/notify";
+import { formatDuration } from "../lib/progress";
 import { buildReport, changesFromEnv, contactsFromEnv, writeReport } from "../lib/report";
 import { readTimeline, timelinePath } from "../lib/timeline";
 
@@ -9,7 +11,8 @@ Turns the rollback timeline (--timeline, else env ROLLBACK_TIMELINE, else .rollb
 into DIR/timeline.json and DIR/report.md (DIR defaults to the timeline's directory): phases against
 budgets, what changed where, verification, the plan's §6 checklist with evidence and the §7
 follow-ups with owners. Optional env: ROLLBACK_CHANGES (JSON: dnsWeights, nginxUpstream,
-connectionSecretArn, rdsDesiredState), ROLLBACK_CONTACTS (JSON, lib/contacts.ts).
+connectionSecretArn, rdsDesiredState), ROLLBACK_CONTACTS (JSON, lib/contacts.ts),
+ROLLBACK_WEBHOOK_URL (the run's end message to a Slack-compatible webhook).
 Exit 0 when every step succeeded and every checklist item passed, 1 otherwise, 2 on error.`;
 
 async function main(argv: string[]): Promise<number> {
@@ -36,6 +39,12 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${c.pass ? "PASS" : "FAIL"} ${c.title}: ${first}\n`);
   }
   process.stderr.write(`report: ${files.reportMd}\n`);
+  // The end message of the run (R9), when ROLLBACK_WEBHOOK_URL is set; a failed run escalates.
+  await notifierFromEnv(`Rollback run ${basename(dirname(resolve(file)))}`, () => ({}))?.end(report.ok, [
+    ...report.phases.map((p) => `${p.title}: ${p.status === "not-run" ? "not run" : `${formatDuration(p.durationMs)} of ${formatDuration(p.budgetMs)} (${p.status})`}`),
+    ...report.checklist.filter((c) => !c.pass).map((c) => `Checklist FAIL: ${c.title}`),
+    `Report: ${files.reportMd}`,
+  ]);
   if (values.json) {
     const summary = {
       ok: report.ok,

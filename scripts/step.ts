@@ -1,6 +1,9 @@
+import { basename, dirname, resolve } from "node:path";
 import { EXIT, listFlag, parseCli, runMain } from "../lib/cli";
 import { RollbackError } from "../lib/errors";
-import { runStep, stepPhase, timelinePath } from "../lib/timeline";
+import { Notifier, notifierFromEnv } from "../lib/notify";
+import { PHASES, STEPS } from "../lib/runbook";
+import { readTimeline, runStep, stepPhase, timelinePath } from "../lib/timeline";
 
 const USAGE = `usage: npx tsx scripts/step.ts <step-id> [--timeline FILE] [--ok-codes 0,1] -- <command...>
 
@@ -8,7 +11,10 @@ Runs one runbook step's command (secrets only through the inherited environment)
 stderr, passes its stdout (the step's --json report) through, and appends one JSON line
 {step, phase, startedAt, durationMs, budgetMs, status, exitCode, report} to the timeline
 (--timeline, else env ROLLBACK_TIMELINE, else .rollback/timeline.jsonl).
-Exits with the command's exit code; codes listed in --ok-codes count as success and exit 0.`;
+Exits with the command's exit code; codes listed in --ok-codes count as success and exit 0.
+With env ROLLBACK_WEBHOOK_URL (a secret), notifies a Slack-compatible webhook: the run's start
+(with ROLLBACK_CONTACTS), each new phase, progress every ROLLBACK_PROGRESS_EVERY_MIN (30) minutes
+while a step runs, and a failed step. A failed delivery is logged; the step runs regardless.`;
 
 async function main(argv: string[]): Promise<number> {
   const split = argv.indexOf("--");
@@ -28,10 +34,37 @@ async function main(argv: string[]): Promise<number> {
     if (!Number.isInteger(n) || n < 0 || n > 255) throw new RollbackError("ARGS_INVALID", "--ok-codes", `"${c}" is not an exit code`);
     return n;
   });
-  const { entry } = await runStep({ step, command, timeline: timelinePath(values.timeline), okCodes, echoStdout: true });
+  const file = timelinePath(values.timeline);
+  const notifier = await announce(step, file);
+  const { entry } = await runStep({ step, command, timeline: file, okCodes, echoStdout: true });
   process.stderr.write(`step ${step}: ${entry.status} (exit ${entry.exitCode}) in ${entry.durationMs} ms\n`);
+  if (notifier) {
+    notifier.stop();
+    if (entry.status === "failed") notifier.phase([`Step ${step} FAILED (exit ${entry.exitCode}): the runbook stops here`]);
+    await notifier.flush();
+  }
   if (entry.status === "ok") return EXIT.ok;
   return entry.exitCode ?? EXIT.error;
+}
+
+/**
+ * Notifications (R9) for a real run, when ROLLBACK_WEBHOOK_URL is set: the run's first step
+ * announces the start (with the contacts), the first step of each phase the phase, and every
+ * step sends progress every ROLLBACK_PROGRESS_EVERY_MIN minutes while it runs. A failed
+ * delivery is logged; the step runs regardless.
+ */
+async function announce(step: string, file: string): Promise<Notifier | undefined> {
+  const phase = PHASES.find((p) => p.id === stepPhase(step).phase)!;
+  const notifier = notifierFromEnv(`Rollback run ${basename(dirname(resolve(file)))}`, () => ({ phase: phase.title, step }));
+  if (!notifier) return undefined;
+  const earlier = (await readTimeline(file).catch(() => [])).filter((e) => STEPS.some((s) => s.id === e.step));
+  if (earlier.length === 0) {
+    notifier.start([`Runbook started: ${step} (${phase.title})`, `Plan: ${PHASES.map((p) => `${p.title} ${p.startsAtMin}-${p.endsAtMin} min`).join(", ")}`]);
+  } else {
+    if (earlier.at(-1)!.phase !== phase.id) notifier.phase([`Phase: ${phase.title} (budget ${phase.endsAtMin - phase.startsAtMin} min), first step ${step}`]);
+    notifier.watch();
+  }
+  return notifier;
 }
 
 runMain(main);

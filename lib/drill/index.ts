@@ -223,7 +223,8 @@ async function rehearse({ o, scenario, env, config, load, files, t0, setupMs }: 
   const reportRun = await runStep({
     step: "report",
     command: scriptArgv("scripts/report.ts", ["--timeline", files.timeline, "--out", join(files.timeline, ".."), "--title", `drill ${scenario.name} (${o.rows} rows)`, "--json"]),
-    env: { ...process.env, ROLLBACK_CHANGES: JSON.stringify(rollback?.changes ?? {}), ROLLBACK_CONTACTS: JSON.stringify(config.contacts) },
+    // The drill's own notifier sends the end message: no second one from the report script.
+    env: { ...process.env, ROLLBACK_WEBHOOK_URL: "", ROLLBACK_CHANGES: JSON.stringify(rollback?.changes ?? {}), ROLLBACK_CONTACTS: JSON.stringify(config.contacts) },
     timeline: files.timeline,
     okCodes: [0, 1],
     onStderr: (t) => view.child(t),

@@ -1,5 +1,10 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, Server } from "node:http";
 import { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Contacts } from "../../lib/contacts";
 import { Notifier } from "../../lib/notify";
@@ -104,5 +109,41 @@ describe("notifications (plan §8)", () => {
     await n.end(true, []);
     expect(n.deliveries).toEqual([]);
     expect(logs).toEqual(["notify start: x", "notify end: Result: succeeded"]);
+  });
+});
+
+describe("notifications around a real run (scripts/step.ts, scripts/report.ts)", () => {
+  const { server, bodies } = receiver(() => 200);
+  let url = "";
+  let dir = "";
+  const tsx = join(__dirname, "..", "..", "node_modules", ".bin", "tsx");
+  const run = (script: string, args: string[]) =>
+    promisify(execFile)(tsx, [join(__dirname, "..", "..", "scripts", script), ...args], {
+      env: { ...process.env, ROLLBACK_WEBHOOK_URL: url, ROLLBACK_CONTACTS: JSON.stringify(contacts) },
+    }).catch((e: { code: number }) => e);
+
+  beforeAll(async () => {
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/services/T1/B1/t0ken`;
+    dir = await mkdtemp(join(tmpdir(), "rollback-notify-"));
+  });
+  afterAll(async () => {
+    await new Promise<void>((r) => server.close(() => r()));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("announces the start, each new phase, a failed step, and the end with escalation", async () => {
+    const timeline = join(dir, "run-42", "timeline.jsonl");
+    const ok = [process.execPath, "-e", ""];
+    await run("step.ts", ["maintenance-on", "--timeline", timeline, "--", ...ok]);
+    await run("step.ts", ["drain", "--timeline", timeline, "--", ...ok]);
+    await run("step.ts", ["backup-check", "--timeline", timeline, "--", process.execPath, "-e", "process.exit(1)"]);
+    await run("report.ts", ["--timeline", timeline]);
+    const texts = bodies.map((b) => b.text);
+    expect(texts.map((t) => /— (\w+)/.exec(t)?.[1])).toEqual(["start", "phase", "phase", "end"]);
+    expect(texts[0]).toMatch(/Rollback run run-42[\s\S]*Runbook started: maintenance-on \(Emergency cut-off\)[\s\S]*DBA: Lee DBA/);
+    expect(texts[1]).toMatch(/Phase: Data sync \(budget 15 min\), first step backup-check/);
+    expect(texts[2]).toMatch(/Step backup-check FAILED \(exit 1\)/);
+    expect(texts[3]).toMatch(/Result: FAILED[\s\S]*Escalation: On-call/);
   });
 });
