@@ -36,6 +36,14 @@ export function scriptOf(step: StepId): string {
 }
 
 /**
+ * `npx tsx scripts/report.ts`: the run's timeline → timeline.json + report.md in the run's folder.
+ * Not wrapped in step.ts: the report reads the timeline, it is not a timed step of it.
+ */
+export function reportCommandLine(run: RunContext): string {
+  return shellJoin(["npx", "tsx", scriptOf("report"), "--timeline", run.timelineFile, "--out", run.reportDir, "--json"]);
+}
+
+/**
  * `npx tsx scripts/step.ts <step> --timeline F -- npx tsx <script> <args>`: step.ts times the
  * step against its phase budget and appends it to the run's timeline (contracts.md).
  * `okCodes`: exit codes that still count as success, e.g. 1 from the pre-sync diff, where

@@ -66,7 +66,7 @@ export const STEPS: readonly Step[] = [
   { id: "dns-weights", phase: "normalisation", title: "Move Route53 weights to IDC", movesTraffic: true },
   { id: "maintenance-off", phase: "normalisation", title: "Maintenance mode off", script: "scripts/maintenance.ts", movesTraffic: true },
   { id: "rds-stop", phase: "normalisation", title: "Stop RDS (final snapshot)", movesTraffic: false },
-  { id: "report", phase: "normalisation", title: "Write the rollback report", movesTraffic: false },
+  { id: "report", phase: "normalisation", title: "Write the rollback report", script: "scripts/report.ts", movesTraffic: false },
 ];
 
 export const STEP_IDS: readonly StepId[] = STEPS.map((s) => s.id);

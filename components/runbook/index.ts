@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { RollbackConfig } from "../../lib/config";
 import type { DnsWeights as Weights, Side } from "../../lib/dns-weights";
 import type { StepId } from "../../lib/runbook";
-import { runContext, stepCommandLine } from "../command-line";
+import { reportCommandLine, runContext, stepCommandLine } from "../command-line";
 import { ConnectionSecret } from "../connectionSecret";
 import { DnsWeights } from "../dnsWeights";
 import { hostCommand } from "../hostCommand";
@@ -127,6 +127,29 @@ export class Runbook extends pulumi.ComponentResource {
       );
     };
 
+    // The report of a successful run, written by `pulumi up` itself. A run stopped by a failed
+    // step gets none from here (Pulumi skips what depends on a failure): the switch workflow
+    // runs the same command with `if: always()`, and docs/pulumi.md shows it for hand runs.
+    const report = (gate: pulumi.CustomResourceOptions, built: { dns: DnsWeights; nginx: NginxUpstream; secret: ConnectionSecret }) =>
+      hostCommand(
+        `${name}-report`,
+        {
+          connection: { mode: "local" },
+          create: reportCommandLine(run),
+          environment: {
+            ROLLBACK_CHANGES: pulumi.jsonStringify({
+              dnsWeights: built.dns.weights,
+              nginxUpstream: built.nginx.text,
+              connectionSecretArn: built.secret.arn,
+              rdsDesiredState: this.rdsDesiredState,
+            }),
+            ROLLBACK_CONTACTS: JSON.stringify(config.contacts),
+          },
+          triggers: [args.runId],
+        },
+        gate,
+      );
+
     const built: Partial<{ dns: DnsWeights; nginx: NginxUpstream; secret: ConnectionSecret }> = {};
     let previous: pulumi.Resource | undefined;
     for (const step of this.steps) {
@@ -148,8 +171,8 @@ export class Runbook extends pulumi.ComponentResource {
           previous = idc(gate);
           break;
         case "report":
-          // No resource: the report is written after `pulumi up` (docs/pulumi.md, the workflows),
-          // because a command resource cannot run after the step that failed.
+          if (!built.dns || !built.nginx || !built.secret) throw new Error("the report step must come after every traffic step");
+          previous = report(gate, { dns: built.dns, nginx: built.nginx, secret: built.secret });
           break;
         default: {
           const s = scriptStep(step, config, direction);

@@ -78,8 +78,8 @@ function healthFlags(config: RollbackConfig): (string | number)[] {
 /**
  * The arguments and environment of a step run by a plain command of the Runbook, or undefined
  * for the steps a component performs (connection-secret, nginx-upstream, dns-weights, rds-stop,
- * idc-health) and for `report`, which has no script in lib/runbook.ts: it is written after
- * `pulumi up` from the stack outputs, so that a run stopped by a failed step gets one too.
+ * idc-health) and for `report`, which the Runbook runs unwrapped (it reads the timeline the
+ * other steps write; see reportCommandLine).
  */
 export function scriptStep(step: StepId, config: RollbackConfig, d: Direction): ScriptStep | undefined {
   const flag = config.nginx.maintenanceFlag;

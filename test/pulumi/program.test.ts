@@ -171,7 +171,7 @@ describe("secrets", () => {
 describe("the runbook's commands", () => {
   it("runs one command per step that has a script, each wrapped in scripts/step.ts with the run's timeline", async () => {
     const { recorder } = await runProgram("rollback");
-    for (const step of STEPS) {
+    for (const step of STEPS.filter((s) => s.id !== "report")) {
       const running = commands(recorder).filter((c) => String(c.inputs.create).includes(`scripts/step.ts ${step.id} `));
       expect(running.length, step.id).toBe(step.script ? 1 : 0);
       if (step.script) {
@@ -180,6 +180,16 @@ describe("the runbook's commands", () => {
     }
     expect(recorder.byName("rollback-diff").inputs.create).toContain("--ok-codes 0,1 --");
     expect(recorder.byName("rollback-verify").inputs.create).not.toContain("--ok-codes");
+  });
+
+  it("writes the run's report last, with what each layer was set to and the contacts, after RDS", async () => {
+    const { recorder } = await runProgram("rollback");
+    const report = recorder.byName("rollback-report");
+    expect(report.inputs.create).toBe("npx tsx scripts/report.ts --timeline .rollback/run-1/timeline.jsonl --out .rollback/run-1 --json");
+    const changes = JSON.parse(unwrapSecrets(report.inputs.environment.ROLLBACK_CHANGES));
+    expect(changes).toMatchObject({ dnsWeights: { idc: expect.any(Number), aws: 0 }, rdsDesiredState: "stopped" });
+    expect(changes.nginxUpstream).toContain("upstream shop_db {");
+    expect(Object.keys(JSON.parse(report.inputs.environment.ROLLBACK_CONTACTS))).toEqual(["systemAdmin", "dba", "appTeam", "infraTeam", "emergency"]);
   });
 
   it("re-runs every step on each new run id, leaving the switch objects' inputs alone", async () => {
