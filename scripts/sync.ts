@@ -1,6 +1,7 @@
 import { EXIT, listFlag, numberFlag, parseCli, runMain } from "../lib/cli";
 import { syncDatabases } from "../lib/data";
 import { tableProgress } from "../lib/data/progress";
+import { DEFAULT_MAX_SHRINK_PCT, guardLine } from "../lib/data/guard";
 import { syncLines, verifyLines } from "../lib/data/report";
 import { dsnFromEnv } from "../lib/dsn";
 
@@ -15,6 +16,10 @@ moment, a rerun resumes and converges.
   --dry-run             report what would change, change nothing
   --chunk-size N        rows per chunk (10000)       --chunk-time MS     adapt chunk size to MS per chunk
   --allow-triggers      write into tables that have triggers on the target
+  --max-shrink-pct N    refuse the whole sync, before any write, when a target table would lose
+                        more than N % of its rows (5; 100 disables): a source missing rows is
+                        more likely an incomplete load than users' deletes
+  --allow-shrink a,b    tables whose shrinking is intended (exempt from --max-shrink-pct)
   --state FILE          resume state (.rollback/sync-<pair>.json)   --restart   ignore a previous run's state
   --passes N            sync passes at most (3)      --samples N         sample keys per kind (10)
   --rounds N            verify: re-compare tables that saw writes (3)
@@ -23,7 +28,8 @@ moment, a rerun resumes and converges.
   --replica-wait S      wait up to S seconds for the replica to catch up (0)
   --json                one JSON report on stdout    --quiet             no progress lines
 
-exit 0 when the target equals the source, 1 when it does not (or --dry-run found changes), 2 error`;
+exit 0 when the target equals the source, 1 when it does not (or --dry-run found changes),
+2 error, or the shrink guard refused (nothing written; --dry-run reports the verdict and exits 2)`;
 
 runMain(async (argv) => {
   const { values: v } = parseCli(argv, {
@@ -33,6 +39,8 @@ runMain(async (argv) => {
     "chunk-size": { type: "string" },
     "chunk-time": { type: "string" },
     "allow-triggers": { type: "boolean" },
+    "max-shrink-pct": { type: "string" },
+    "allow-shrink": { type: "string" },
     state: { type: "string" },
     restart: { type: "boolean" },
     passes: { type: "string" },
@@ -59,6 +67,8 @@ runMain(async (argv) => {
     chunkSize: numberFlag(v["chunk-size"], "chunk-size", 10_000, 100),
     chunkTimeMs: v["chunk-time"] === undefined ? undefined : numberFlag(v["chunk-time"], "chunk-time", 500, 1),
     allowTriggers: Boolean(v["allow-triggers"]),
+    maxShrinkPct: numberFlag(v["max-shrink-pct"], "max-shrink-pct", DEFAULT_MAX_SHRINK_PCT),
+    allowShrink: listFlag(v["allow-shrink"]),
     stateFile: v.state,
     restart: Boolean(v.restart),
     maxPasses: numberFlag(v.passes, "passes", 3, 1),
@@ -71,6 +81,7 @@ runMain(async (argv) => {
     onTable: () => progress.done(),
   });
   progress.done();
+  if (report.guard) process.stderr.write(`${guardLine(report.guard)}${report.guard.refused ? " — a real sync would write nothing" : ""}\n`);
   for (const line of syncLines(report)) process.stderr.write(`${line}\n`);
   for (const f of report.integrity) {
     process.stderr.write(`integrity: ${f.table} -> ${f.parentTable} (${f.constraint}): ${f.targetOrphans} orphan rows on the target, ${f.sourceOrphans} on the source\n`);
@@ -83,5 +94,6 @@ runMain(async (argv) => {
       `${report.resumed ? ` (resumed from ${report.resumed.startedAt})` : ""}\n`,
   );
   if (v.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+  if (report.guard?.refused) return EXIT.error;
   return report.identical ? EXIT.ok : EXIT.failed;
 });

@@ -9,3 +9,4 @@ export type { SchemaDiff } from "./schema-diff";
 export type { ReplicaReport } from "./replica";
 export { syncDatabases } from "./sync";
 export type { SyncOptions } from "./sync";
+export type { ShrinkGuardReport, ShrinkTableVerdict } from "./guard";

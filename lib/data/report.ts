@@ -1,3 +1,4 @@
+import type { ShrinkGuardReport } from "./guard";
 import type { ReplicaReport } from "./replica";
 import type { SchemaDiff } from "./schema-diff";
 
@@ -95,6 +96,12 @@ export interface SyncReport {
   /** Set when this run continued an interrupted one (its counts are included). */
   readonly resumed: { readonly stateFile: string; readonly startedAt: string } | null;
   readonly verify: VerifyReport | null;
+  /**
+   * The shrink guard's verdict (guard.ts), taken before anything was written; null in
+   * --replica mode (nothing is written). A refused guard makes a real sync throw
+   * SHRINK_REFUSED instead of returning; a dry run reports it here.
+   */
+  readonly guard: ShrinkGuardReport | null;
   readonly replica?: ReplicaReport;
   readonly durationMs: number;
 }

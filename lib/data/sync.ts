@@ -5,6 +5,7 @@ import { ident } from "../mysql";
 import { Applier, ApplyCounts } from "./applier";
 import { ChunkSizer, prefetch } from "./chunker";
 import { TableComparer, chunkMismatches } from "./compare";
+import { ShrinkGuardReport, ShrinkSettings, countTables, judgeShrink, shrinkRefusal } from "./guard";
 import { checkIntegrity } from "./integrity";
 import type { TableCheck } from "./preflight";
 import { PassRecord, recheckTarget } from "./recheck";
@@ -16,7 +17,7 @@ import { Side, openConnection, openWriter, rows } from "./session";
 import { commitMarker } from "./stability";
 import { DEFAULT_CHUNK, Sides, VerifySettings, openSides, prepare, verifyChecks } from "./verify";
 
-export interface SyncOptions extends VerifySettings {
+export interface SyncOptions extends VerifySettings, ShrinkSettings {
   readonly source: Dsn;
   readonly target: Dsn;
   readonly tables?: readonly string[];
@@ -91,7 +92,7 @@ export async function syncDatabases(opts: SyncOptions): Promise<SyncReport> {
       // A replica is kept equal by replication; writing to it would break replication.
       const replica = await checkReplica(sides.source, sides.target, opts.replicaWaitSeconds ?? 0);
       const verify = await verifyChecks(sides, checks, opts, replica);
-      return report(sides, [], [], verify, 0, null, Boolean(opts.dryRun), started, replica);
+      return report(sides, [], [], verify, 0, null, null, Boolean(opts.dryRun), started, replica);
     }
     if (status && sqlThreadRunning(status) && !opts.dryRun) {
       throw new RollbackError(
@@ -101,6 +102,11 @@ export async function syncDatabases(opts: SyncOptions): Promise<SyncReport> {
         "use --replica to check it has caught up (sync then only verifies), or stop replication before syncing",
       );
     }
+    // Before any write (and before the resume state is touched): a source missing many of the
+    // target's rows is more likely an incomplete load than users' deletes (docs/data-engine.md).
+    const counts = await countTables(sides.source, sides.target, checks.filter((c) => c.plan).map((c) => c.table));
+    const guard = judgeShrink(counts, opts);
+    if (guard.refused && !opts.dryRun) throw shrinkRefusal(guard, sides.source.label, sides.target.label);
     const stateFile = opts.stateFile ?? defaultStateFile(sides.source.label, sides.target.label);
     const state = await ResumeState.load(stateFile, sides.source.label, sides.target.label, Boolean(opts.restart) || Boolean(opts.dryRun));
     if (!opts.dryRun) {
@@ -206,7 +212,7 @@ export async function syncDatabases(opts: SyncOptions): Promise<SyncReport> {
     const integrity = writer
       ? await checkIntegrity(sides.source, sides.target, checks.flatMap((c) => (c.target ? [c.target] : [])), new Set(checks.map((c) => c.table)))
       : [];
-    const result = report(sides, tables, integrity, verify, passes, state.resumed ? { stateFile, startedAt: state.startedAt } : null, Boolean(opts.dryRun), started);
+    const result = report(sides, tables, integrity, verify, passes, state.resumed ? { stateFile, startedAt: state.startedAt } : null, guard, Boolean(opts.dryRun), started);
     if (result.identical && writer) await state.clear();
     return result;
   } finally {
@@ -233,6 +239,7 @@ function report(
   verify: VerifyReport | null,
   passes: number,
   resumed: SyncReport["resumed"],
+  guard: ShrinkGuardReport | null,
   dryRun: boolean,
   started: number,
   replica?: ReplicaReport,
@@ -252,6 +259,7 @@ function report(
     passes,
     resumed,
     verify,
+    guard,
     ...(replica ? { replica } : {}),
     durationMs: Date.now() - started,
   };

@@ -77,7 +77,7 @@ export async function prepare(sides: Sides, opts: Parameters<typeof preflight>[2
   return preflight(s, t, opts);
 }
 
-async function count(side: Side, table: string): Promise<number> {
+export async function count(side: Side, table: string): Promise<number> {
   const [r] = await rows<{ n: string }>(side.reader, `SELECT COUNT(*) AS n FROM ${ident(table)}`);
   return Number(r.n);
 }

@@ -1,7 +1,6 @@
-import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Pair, startPair } from "./pair";
+import { Pair, runScript, startPair } from "./pair";
 
 /**
  * The scripts as the runbook runs them: env-only secrets, --json on stdout, exit codes,
@@ -17,18 +16,7 @@ afterAll(async () => {
   await pair?.stop();
 });
 
-function script(name: string, args: string[], env = pair.env()): { done: Promise<{ code: number | null; stdout: string; stderr: string }>; kill(): void } {
-  // node itself, not npx: SIGKILL must reach the process that holds the connections.
-  const child = spawn(process.execPath, ["--import", "tsx", `scripts/${name}.ts`, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d) => (stdout += d));
-  child.stderr.on("data", (d) => (stderr += d));
-  return {
-    done: new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr }))),
-    kill: () => child.kill("SIGKILL"),
-  };
-}
+const script = (name: string, args: string[], env = pair.env()) => runScript(name, args, env);
 
 describe("verify.ts and sync.ts", () => {
   it("verify exits 0 with a JSON report when identical, 1 with differences", async () => {

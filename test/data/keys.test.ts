@@ -102,7 +102,9 @@ describe("keys and chunks", () => {
       { kind: "extra", key: { id: "1" } },
       { kind: "extra", key: { id: "2" } },
     ]);
-    const s = await pair.sync({ tables: ["emptied"], chunkSize: 100 });
+    // The shrink guard refuses a source that lost every row unless the table is named as intended.
+    await expect(pair.sync({ tables: ["emptied"], chunkSize: 100 })).rejects.toThrow("SHRINK_REFUSED: emptied: the target has 2500 rows, the source 0");
+    const s = await pair.sync({ tables: ["emptied"], chunkSize: 100, allowShrink: ["emptied"] });
     expect(s).toMatchObject({ identical: true, deleted: 2500 });
     // One transaction per chunk: the huge single range was split before writing.
     expect(s.tables[0].chunksChanged).toBeGreaterThanOrEqual(25);

@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import type { Connection } from "mysql2/promise";
 import { syncDatabases, verifyDatabases } from "../../lib/data";
 import type { SyncOptions } from "../../lib/data/sync";
@@ -77,5 +78,23 @@ export async function startPair(name: string, extraArgs: { source?: string[]; ta
       await Promise.allSettled([conns.source.end(), conns.target.end()]);
       await Promise.all([source.stop(), target.stop()]);
     },
+  };
+}
+
+/** Runs `scripts/<name>.ts` the way the runbook does (env-only secrets); `kill` sends SIGKILL. */
+export function runScript(
+  name: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): { done: Promise<{ code: number | null; stdout: string; stderr: string }>; kill(): void } {
+  // node itself, not npx: SIGKILL must reach the process that holds the connections.
+  const child = spawn(process.execPath, ["--import", "tsx", `scripts/${name}.ts`, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  return {
+    done: new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr }))),
+    kill: () => child.kill("SIGKILL"),
   };
 }
