@@ -9,7 +9,7 @@ import { hostCommand } from "../hostCommand";
 import { IdcMysql } from "../idcMysql";
 import { NginxUpstream } from "../nginxUpstream";
 import { type DesiredState, RdsPower } from "../rdsPower";
-import { databaseUrl, directionOf, runbookOrder, scriptStep } from "./plan";
+import { databaseUrl, directionOf, plannedSteps, scriptStep } from "./plan";
 
 /**
  * RunbookArgs describe one run of the rollback (or cutover) runbook.
@@ -30,7 +30,8 @@ export interface RunbookArgs {
  * scripts/step.ts; the connection secret, nginx upstream, DNS weights, RDS power and IDC
  * container are components placed at their step. Since every traffic move comes after
  * `verify` in the chain, a failed verification stops `pulumi up` before any traffic moves:
- * Pulumi does not create a resource whose dependency failed.
+ * Pulumi does not create a resource whose dependency failed. With runbook.copyBack false
+ * there is no sync and no verify (plannedSteps), and the traffic moves wait for `diff`.
  */
 export class Runbook extends pulumi.ComponentResource {
   /** The step ids in the order they run. */
@@ -48,7 +49,7 @@ export class Runbook extends pulumi.ComponentResource {
     const { config } = args;
     const direction = directionOf(config.target);
     const run = runContext(config.runbook.timelineDir, args.runId);
-    this.steps = runbookOrder(config.target);
+    this.steps = plannedSteps(config);
     this.runId = args.runId;
     this.activeTarget = config.target;
     this.rdsDesiredState = config.target === "idc" ? "stopped" : "available";

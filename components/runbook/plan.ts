@@ -31,6 +31,22 @@ export function runbookOrder(target: Side): StepId[] {
   return ["rds-stop", ...ids.filter((id) => id !== "rds-stop")];
 }
 
+/** The steps that copy the side being left onto the target and prove the copy. */
+const COPY_BACK: readonly StepId[] = ["sync", "verify"];
+
+/**
+ * The steps this stack runs, in order: runbookOrder without `sync` and `verify` when
+ * runbook.copyBack is false. Then the cut-over never took user traffic, IDC is still the
+ * truth, and AWS may hold an incomplete load that a sync would copy over IDC (deleting every
+ * row AWS lacks). The chain runs diff → connection-secret, so every traffic move still waits
+ * for a successful diff (both databases reachable and comparable); its report records what
+ * AWS lacks.
+ */
+export function plannedSteps(config: RollbackConfig): StepId[] {
+  const order = runbookOrder(config.target);
+  return config.runbook.copyBack ? order : order.filter((id) => !COPY_BACK.includes(id));
+}
+
 /** A database URL from config, as a secret Output (the password never leaves the Output). */
 export function databaseUrl(e: Endpoint): pulumi.Output<string> {
   return pulumi.secret(e.password.apply((password) => formatDsn({ host: e.host, port: e.port, user: e.user, database: e.database, password })));
@@ -54,6 +70,12 @@ function sourceAndTarget(config: RollbackConfig, d: Direction): Record<string, p
 function tableFlags(config: RollbackConfig): string[] {
   const { tables, exclude } = config.runbook;
   return [...(tables ? ["--tables", tables.join(",")] : []), ...(exclude ? ["--exclude", exclude.join(",")] : [])];
+}
+
+/** The sync's shrink guard (docs/data-engine.md): always explicit, so a preview shows the limit. */
+function shrinkFlags(config: RollbackConfig): (string | number)[] {
+  const { maxShrinkPct, allowShrink } = config.runbook;
+  return ["--max-shrink-pct", maxShrinkPct, ...(allowShrink?.length ? ["--allow-shrink", allowShrink.join(",")] : [])];
 }
 
 function healthFlags(config: RollbackConfig): (string | number)[] {
@@ -103,7 +125,7 @@ export function scriptStep(step: StepId, config: RollbackConfig, d: Direction): 
       // Differences are expected before the sync (exit 1); only an error (2) stops the run.
       return { where: "runner", args: [...tableFlags(config), "--json"], environment: sourceAndTarget(config, d), okCodes: [0, 1] };
     case "sync":
-      return { where: "runner", args: [...tableFlags(config), "--json"], environment: sourceAndTarget(config, d) };
+      return { where: "runner", args: [...tableFlags(config), ...shrinkFlags(config), "--json"], environment: sourceAndTarget(config, d) };
     case "verify":
       return {
         where: "runner",

@@ -234,8 +234,25 @@ const Runbook = z
     health: Health.prefault({}),
     /** Each run writes `<timelineDir>/<runId>/timeline.jsonl` and its report next to it. */
     timelineDir: z.string().min(1).default(".rollback"),
+    /**
+     * False when the cut-over never took user traffic: IDC is still the truth and AWS may hold
+     * an incomplete load, so the runbook runs no sync and no verify (a sync would copy AWS's
+     * gaps over IDC) and the traffic steps wait for `diff` instead.
+     */
+    copyBack: z.boolean().default(true),
+    /** scripts/sync.ts --max-shrink-pct: refuse a sync that would remove more of a table (100 disables). */
+    maxShrinkPct: z.number().min(0).max(100).default(5),
+    /** scripts/sync.ts --allow-shrink: tables whose rows users really deleted on the side being left. */
+    allowShrink: z.array(tableName).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((r, ctx) => {
+    // sync.ts rejects the name at run time; here it is caught before anything runs.
+    for (const [i, t] of (r.allowShrink ?? []).entries()) {
+      if (r.tables && !r.tables.includes(t)) ctx.addIssue({ code: "custom", message: `"${t}" is not in runbook.tables, so the sync never writes it`, path: ["allowShrink", i] });
+      if (r.exclude?.includes(t)) ctx.addIssue({ code: "custom", message: `"${t}" is excluded, so the sync never writes it`, path: ["allowShrink", i] });
+    }
+  });
 
 /** Every project key, in the order Pulumi.yaml lists them. */
 export const ConfigSchema = z
@@ -254,7 +271,16 @@ export const ConfigSchema = z
     // lib/contacts.ts keeps the webhook URL a plain string; here it becomes a secret Output.
     notifications: NotificationsSchema.prefault({}).transform((n) => ({ ...n, webhookUrl: n.webhookUrl === undefined ? undefined : pulumi.secret(n.webhookUrl) })),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.target === "aws" && !c.runbook.copyBack) {
+      ctx.addIssue({
+        code: "custom",
+        message: "false skips the data load, and the cut-over is what loads AWS (copyBack: false is for the rollback stack, when the cut-over never took user traffic)",
+        path: ["runbook", "copyBack"],
+      });
+    }
+  });
 
 type ParsedConfig = z.output<typeof ConfigSchema>;
 /** The config the program uses: parsed, with `rds.region` resolved (it defaults to `aws:region`). */

@@ -105,6 +105,21 @@ describe("bad config is refused with one message that names the key", () => {
     ["a port given as text", (c) => (c["rollback:idc"].port = "3306"), "rollback:idc.port", /must be a number/],
     ["no region anywhere", (c) => delete c["aws:region"], "rollback:rds.region", /required when aws:region is not set/],
     ["a table name with SQL in it", (c) => (c["rollback:runbook"].tables = ["orders; DROP TABLE x"]), "rollback:runbook.tables[0]", /must be a table name/],
+    ["a shrink limit above 100 %", (c) => (c["rollback:runbook"].maxShrinkPct = 150), "rollback:runbook.maxShrinkPct", /must be <= 100/],
+    ["copyBack given as text", (c) => (c["rollback:runbook"].copyBack = "no"), "rollback:runbook.copyBack", /must be a boolean/],
+    [
+      "copyBack false on the cutover stack",
+      (c) => Object.assign(c, { "rollback:target": "aws" }, { "rollback:runbook": { ...c["rollback:runbook"], copyBack: false } }),
+      "rollback:runbook.copyBack",
+      /the cut-over is what loads AWS/,
+    ],
+    [
+      "a shrink exemption for a table the sync never writes",
+      (c) => Object.assign(c["rollback:runbook"], { tables: ["shop.orders"], allowShrink: ["shop.users"] }),
+      "rollback:runbook.allowShrink[0]",
+      /"shop.users" is not in runbook.tables/,
+    ],
+    ["a shrink exemption for an excluded table", (c) => Object.assign(c["rollback:runbook"], { exclude: ["shop.audit"], allowShrink: ["shop.audit"] }), "rollback:runbook.allowShrink[0]", /is excluded/],
   ];
 
   it.each(cases)("%s", (_what, edit, subject, problem) => {

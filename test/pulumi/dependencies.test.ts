@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { Runbook } from "../../components/runbook";
-import { runbookOrder } from "../../components/runbook/plan";
+import { plannedSteps, runbookOrder } from "../../components/runbook/plan";
 import { loadConfig } from "../../lib/config";
 import { type StackName, mockStack, stackFile } from "./harness";
 
@@ -98,6 +98,16 @@ const STEP_RESOURCE: Record<string, string> = {
   "idc-health": "rollback-idc-mysql",
 };
 
+/** Each step of `order` depends on the one before it, and on nothing else. */
+function expectChain(g: Graph, order: readonly string[]): void {
+  const steps = order.filter((s) => s !== "report");
+  for (let i = 1; i < steps.length; i++) {
+    const here = g.get(STEP_RESOURCE[steps[i]] ?? `rollback-${steps[i]}`);
+    const before = g.get(STEP_RESOURCE[steps[i - 1]] ?? `rollback-${steps[i - 1]}`);
+    expect(here.opts.dependsOn, `${steps[i]} after ${steps[i - 1]}`).toEqual([before.resource]);
+  }
+}
+
 describe.each(["rollback", "cutover"] as const)("the %s stack's dependency order", (stack) => {
   it("puts verify before every traffic move, so a failed verify stops pulumi up first", async () => {
     const g = await capture(stack);
@@ -110,12 +120,7 @@ describe.each(["rollback", "cutover"] as const)("the %s stack's dependency order
 
   it("chains the steps in runbook order, each depending on the one before", async () => {
     const g = await capture(stack);
-    const order = runbookOrder(stack === "rollback" ? "idc" : "aws").filter((s) => s !== "report");
-    for (let i = 1; i < order.length; i++) {
-      const here = g.get(STEP_RESOURCE[order[i]] ?? `rollback-${order[i]}`);
-      const before = g.get(STEP_RESOURCE[order[i - 1]] ?? `rollback-${order[i - 1]}`);
-      expect(here.opts.dependsOn, `${order[i]} after ${order[i - 1]}`).toEqual([before.resource]);
-    }
+    expectChain(g, runbookOrder(stack === "rollback" ? "idc" : "aws"));
   });
 
   it("declares none of the long-lived objects and retains every switch object, so destroy deletes nothing shared", async () => {
@@ -159,5 +164,21 @@ describe("the stop guard", () => {
     const cutover = await capture("cutover");
     expect(cutover.upstreamOf("rollback-rds-power")).toContain("rollback-rds-guard");
     expect(cutover.upstreamOf("rollback-rds-guard")).not.toContain("rollback-maintenance-on");
+  });
+});
+
+describe("the rollback stack with runbook.copyBack false (the cut-over never took user traffic)", () => {
+  it("declares no sync and no verify, and gates every traffic move on diff instead", async () => {
+    const g = await capture("rollback", (c) => (c["rollback:runbook"].copyBack = false));
+    const names = g.all.map((c) => c.name);
+    expect(names).not.toContain("rollback-sync");
+    expect(names).not.toContain("rollback-verify");
+    for (const name of TRAFFIC_MOVES) {
+      const upstream = g.upstreamOf(name);
+      expect(upstream, name).toContain("rollback-diff");
+      expect(upstream, name).toContain("rollback-backup-check");
+    }
+    expect(g.get("rollback-connection-secret").opts.dependsOn).toEqual([g.get("rollback-diff").resource]);
+    expectChain(g, plannedSteps(loadConfig()));
   });
 });

@@ -220,10 +220,17 @@ describe("the runbook's commands", () => {
 
   it("passes the operator's choices to the scripts", async () => {
     const { recorder } = await runProgram("rollback", (c) => {
-      Object.assign(c["rollback:runbook"], { tables: ["shop.orders", "shop.users"], exclude: ["shop.audit"], chunkSize: 5000, drainKill: true });
+      Object.assign(c["rollback:runbook"], {
+        tables: ["shop.orders", "shop.users"],
+        exclude: ["shop.audit"],
+        chunkSize: 5000,
+        drainKill: true,
+        maxShrinkPct: 10,
+        allowShrink: ["shop.users"],
+      });
     });
     const create = (n: string) => String(recorder.byName(`rollback-${n}`).inputs.create);
-    expect(create("sync")).toContain("scripts/sync.ts --tables shop.orders,shop.users --exclude shop.audit --json");
+    expect(create("sync")).toContain("scripts/sync.ts --tables shop.orders,shop.users --exclude shop.audit --max-shrink-pct 10 --allow-shrink shop.users --json");
     expect(create("verify")).toContain("scripts/verify.ts --tables shop.orders,shop.users --exclude shop.audit --chunk-size 5000 --json");
     expect(create("drain")).toContain("scripts/drain.ts --timeout 120 --kill --json");
     expect(create("backup-check")).toContain("scripts/backup.ts verify /backups/shop/latest /backups/shop/previous --max-age-hours 24 --tables shop.orders,shop.users --json");
@@ -232,6 +239,26 @@ describe("the runbook's commands", () => {
     expect(create("nginx-upstream-switch")).toContain(
       "scripts/switch-upstream.ts --file /etc/nginx/stream.d/shop-db-upstream.conf --name shop_db --servers 10.20.0.15:3306 --kind stream --test-cmd 'sudo nginx -t' --reload-cmd 'sudo nginx -s reload' --json",
     );
+  });
+});
+
+describe("runbook.copyBack", () => {
+  it("passes the default shrink limit to the sync and runs sync and verify when true (the default)", async () => {
+    const { recorder, outputs } = await runProgram("rollback", (c) => delete c["rollback:runbook"].copyBack);
+    expect(String(recorder.byName("rollback-sync").inputs.create)).toContain("scripts/sync.ts --max-shrink-pct 5 --json");
+    expect(outputs.runbook).toContain("sync");
+    expect(outputs.runbook).toContain("verify");
+  });
+
+  it("false: no sync or verify command is declared, diff still runs, the steps output says so", async () => {
+    const { recorder, outputs } = await runProgram("rollback", (c) => (c["rollback:runbook"].copyBack = false));
+    const creates = commands(recorder).map((c) => String(c.inputs.create));
+    expect(creates.filter((c) => / scripts\/step\.ts (sync|verify) /.test(c))).toEqual([]);
+    expect(creates.filter((c) => c.includes("scripts/sync.ts"))).toEqual([]);
+    expect(creates.filter((c) => c.includes(" scripts/step.ts diff "))).toHaveLength(1);
+    expect(outputs.runbook).not.toContain("sync");
+    expect(outputs.runbook).not.toContain("verify");
+    expect(outputs.runbook).toContain("diff");
   });
 });
 
