@@ -9,7 +9,9 @@ import { connect } from "./mysql";
  * The performance probe (R1 "response time ≥ 30 % worse", R2): a configured set of read-only
  * queries run N times on both databases, interleaved so that load spikes on a shared machine hit
  * both sides alike. Degradation compares medians (p50): on few samples p95 is one outlier away
- * from noise, so it is reported but does not drive the verdict.
+ * from noise, so it is reported but does not drive the verdict. The runs are split into rounds a
+ * moment apart, and the verdict is the median round's: a burst of load that lands on one side's
+ * queries for a whole round (a busy neighbour, a server still flushing) moves one round, not it.
  */
 export const PerfQuerySchema = z
   .object({
@@ -44,8 +46,10 @@ export interface PerfReport {
   /** Sum of the per-query medians on each side. */
   readonly baselineP50Ms: number;
   readonly candidateP50Ms: number;
-  /** How much slower the candidate is, in percent of the baseline (negative: faster). */
+  /** How much slower the candidate is, in percent of the baseline (negative: faster): the median round's. */
   readonly degradationPct: number;
+  /** Each round's degradation, in order. */
+  readonly roundsDegradationPct: number[];
 }
 
 /** Nearest-rank percentile of a sorted sample. */
@@ -66,11 +70,10 @@ export function degradationPct(baselineMs: number, candidateMs: number): number 
   return ((candidateMs - baselineMs) / baselineMs) * 100;
 }
 
-/** Compares per-query samples of both sides (pure: the probe's I/O produces the samples). */
-export function compare(
-  samples: readonly { name: string; baseline: number[]; candidate: number[] }[],
-  labels: { baseline: string; candidate: string },
-): PerfReport {
+export type QuerySamples = { name: string; baseline: number[]; candidate: number[] };
+
+/** Compares the samples of one round (pure: the probe's I/O produces the samples). */
+export function compare(samples: readonly QuerySamples[], labels: { baseline: string; candidate: string }): Omit<PerfReport, "roundsDegradationPct"> {
   const queries = samples.map((s) => {
     const baseline = stats(s.baseline);
     const candidate = stats(s.candidate);
@@ -87,6 +90,18 @@ export function compare(
     candidateP50Ms,
     degradationPct: degradationPct(baselineP50Ms, candidateP50Ms),
   };
+}
+
+/** Pools the rounds for the per-query figures; the verdict is the median round's degradation. */
+export function combineRounds(rounds: readonly (readonly QuerySamples[])[], labels: { baseline: string; candidate: string }): PerfReport {
+  const pooled = rounds[0].map((q, k) => ({
+    name: q.name,
+    baseline: rounds.flatMap((r) => r[k].baseline),
+    candidate: rounds.flatMap((r) => r[k].candidate),
+  }));
+  const perRound = rounds.map((r) => compare(r, labels).degradationPct);
+  const sorted = [...perRound].sort((a, b) => a - b);
+  return { ...compare(pooled, labels), degradationPct: sorted[Math.floor((sorted.length - 1) / 2)], roundsDegradationPct: perRound };
 }
 
 const READ_ONLY = /^\s*(select|with|show|explain|describe|desc)\b/i;
@@ -132,9 +147,13 @@ export interface ProbeOptions {
   readonly baseline: { label: string; dsn: Dsn };
   readonly candidate: { label: string; dsn: Dsn };
   readonly queries: readonly PerfQuery[];
+  /** Measured runs of each query per side and round. */
   readonly runs: number;
   /** Unmeasured runs first, so cold caches do not count against either side. */
   readonly warmup?: number;
+  /** Rounds (3): the verdict is the median round's. */
+  readonly rounds?: number;
+  readonly roundPauseMs?: number;
 }
 
 /** Runs the probe on both databases, each query inside a read-only transaction. */
@@ -147,27 +166,32 @@ export async function probe(opts: ProbeOptions): Promise<PerfReport> {
     // Reads only: a query that tries to write fails instead of changing production data.
     await b.query("SET SESSION TRANSACTION READ ONLY");
     await c.query("SET SESSION TRANSACTION READ ONLY");
-    const samples = opts.queries.map((q) => ({ name: q.name, baseline: [] as number[], candidate: [] as number[] }));
     const warmup = opts.warmup ?? 2;
-    for (let i = 0; i < warmup + opts.runs; i++) {
-      for (const [k, q] of opts.queries.entries()) {
-        // Alternate which side goes first, so neither always runs on a warmer machine.
-        const first = i % 2 === 0 ? b : c;
-        const second = first === b ? c : b;
-        let tFirst: number;
-        let tSecond: number;
-        try {
-          tFirst = await timed(first, q);
-          tSecond = await timed(second, q);
-        } catch (e) {
-          throw new RollbackError("PERF_QUERY_FAILED", q.name, messageOf(e));
+    const rounds: QuerySamples[][] = [];
+    for (let round = 0; round < (opts.rounds ?? 3); round++) {
+      if (round > 0) await new Promise((r) => setTimeout(r, opts.roundPauseMs ?? 300));
+      const samples = opts.queries.map((q) => ({ name: q.name, baseline: [] as number[], candidate: [] as number[] }));
+      for (let i = 0; i < (round === 0 ? warmup : 0) + opts.runs; i++) {
+        for (const [k, q] of opts.queries.entries()) {
+          // Alternate which side goes first, so neither always runs on a warmer machine.
+          const first = i % 2 === 0 ? b : c;
+          const second = first === b ? c : b;
+          let tFirst: number;
+          let tSecond: number;
+          try {
+            tFirst = await timed(first, q);
+            tSecond = await timed(second, q);
+          } catch (e) {
+            throw new RollbackError("PERF_QUERY_FAILED", q.name, messageOf(e));
+          }
+          if (round === 0 && i < warmup) continue;
+          samples[k].baseline.push(first === b ? tFirst : tSecond);
+          samples[k].candidate.push(first === b ? tSecond : tFirst);
         }
-        if (i < warmup) continue;
-        samples[k].baseline.push(first === b ? tFirst : tSecond);
-        samples[k].candidate.push(first === b ? tSecond : tFirst);
       }
+      rounds.push(samples);
     }
-    return compare(samples, { baseline: opts.baseline.label, candidate: opts.candidate.label });
+    return combineRounds(rounds, { baseline: opts.baseline.label, candidate: opts.candidate.label });
   } finally {
     await b.end().catch(() => undefined);
     await c?.end().catch(() => undefined);

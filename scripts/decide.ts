@@ -14,7 +14,8 @@ Measurements (each optional; an unmeasured criterion is reported as such):
                            TARGET = AWS: rows missing on AWS are data loss; its mismatchPct is the mismatch
   --lost-rows N            --mismatch-pct N   (override what --verify gives)
   --probe QUERIES.json     run the performance probe: env BASELINE_DATABASE_URL (IDC) and
-                           CANDIDATE_DATABASE_URL (AWS); [--runs N] (default 30)
+                           CANDIDATE_DATABASE_URL (AWS); [--runs N] per round (default 30), 3 rounds,
+                           the verdict is the median round's
                            [--baseline-label idc] [--candidate-label aws] (names in reports)
   --perf FILE              a saved probe report instead      --degradation-pct N   (override)
   --outage-min N           --error-rate-pct N

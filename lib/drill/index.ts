@@ -34,7 +34,7 @@ export interface DrillOptions {
   readonly progressEveryS?: number;
   /** A Slack-compatible webhook (a secret: from the environment only). */
   readonly webhookUrl?: string;
-  /** Runs of each probe query per side. */
+  /** Runs of each probe query per side and round (3 rounds). */
   readonly probeRuns?: number;
   /** No progress lines on stderr (--json). */
   readonly quiet?: boolean;
@@ -56,6 +56,8 @@ export interface DrillResult {
   readonly clients: Clients;
   readonly decision: { rollback: boolean; reasons: string[] };
   readonly notifications: { sent: number; failed: number; webhook: boolean };
+  /** The plan's §6 checklist as the report judged it (evidence in report.md). */
+  readonly checklist: { id: string; title: string; pass: boolean; evidence: string[] }[];
   readonly files: { timeline: string; cutoverTimeline: string; timelineJson: string; reportMd: string };
 }
 
@@ -124,7 +126,7 @@ interface Rehearsal {
 async function rehearse({ o, scenario, env, config, load, files, t0, setupMs }: Rehearsal): Promise<DrillResult> {
   const view = o.view;
   const outcome: string[] = [];
-  const probeRuns = o.probeRuns ?? 15;
+  const probeRuns = o.probeRuns ?? 20;
 
   view.stage("users on IDC before the cut-over: the response-time baseline");
   const baselineFrom = Date.now();
@@ -230,6 +232,7 @@ async function rehearse({ o, scenario, env, config, load, files, t0, setupMs }: 
     onStderr: (t) => view.child(t),
   });
   const reportOk = obj(reportRun.entry.report)?.ok === true;
+  const checklist = (obj(reportRun.entry.report)?.checklist ?? []) as DrillResult["checklist"];
 
   const entries = await readTimeline(files.timeline);
   // Gate scenarios skip the runbook's verify: the comparison is the one behind the decision.
@@ -291,6 +294,7 @@ async function rehearse({ o, scenario, env, config, load, files, t0, setupMs }: 
     clients,
     decision: { rollback: decision.rollback, reasons: decision.reasons },
     notifications: checked.notifications,
+    checklist: checklist.map((c) => ({ id: c.id, title: c.title, pass: c.pass, evidence: c.evidence })),
     files,
   };
 }

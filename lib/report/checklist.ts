@@ -93,7 +93,10 @@ function performance(entries: readonly TimelineEntry[], t: Thresholds): Result[]
     const c = str(r.candidateLabel) ?? "candidate";
     const queries = arr(r.queries).map(obj);
     const p95 = (side: "baseline" | "candidate") => Math.max(...queries.map((q) => num(obj(q?.[side])?.p95Ms) ?? 0));
-    const facts = `p50 ${b} ${ms(num(r.baselineP50Ms))} vs ${c} ${ms(num(r.candidateP50Ms))} (${d >= 0 ? "+" : ""}${pct(d, 1)}), worst p95 ${b} ${ms(p95("baseline"))} vs ${c} ${ms(p95("candidate"))}, ${count(num(r.runs))} runs × ${queries.length} queries`;
+    const rounds = arr(r.roundsDegradationPct).map((x) => `${(x as number) >= 0 ? "+" : ""}${pct(x as number, 1)}`);
+    const facts = `p50 ${b} ${ms(num(r.baselineP50Ms))} vs ${c} ${ms(num(r.candidateP50Ms))}, degradation ${d >= 0 ? "+" : ""}${pct(d, 1)}${
+      rounds.length > 1 ? ` (median of ${rounds.length} rounds: ${rounds.join(", ")})` : ""
+    }, worst p95 ${b} ${ms(p95("baseline"))} vs ${c} ${ms(p95("candidate"))}, ${count(num(r.runs))} runs × ${queries.length} queries`;
     // Before the rollback the comparison is the trigger (AWS may well be slower); after it,
     // the live side must not be worse than the threshold.
     out.push(

@@ -80,8 +80,10 @@ describe("scripts/decide.ts", () => {
     });
     expect(r.code).toBe(0);
     const perf = r.json.perf;
-    expect(perf).toMatchObject({ baselineLabel: "idc", candidateLabel: "aws", runs: 8 });
-    expect(perf.queries[0].baseline.runs).toBe(8);
+    // 8 runs in each of 3 rounds; the verdict is the median round's.
+    expect(perf).toMatchObject({ baselineLabel: "idc", candidateLabel: "aws", runs: 24 });
+    expect(perf.roundsDegradationPct).toHaveLength(3);
+    expect(perf.queries[0].baseline.runs).toBe(24);
     expect(perf.queries[0].candidate.p95Ms).toBeGreaterThanOrEqual(perf.queries[0].candidate.p50Ms);
     expect(r.json.measurements.performanceDegradationPct).toBe(perf.degradationPct);
     expect((await readTimeline(timeline)).map((e) => e.step)).toEqual(["perf", "decide"]);

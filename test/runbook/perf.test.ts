@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compare, degradationPct, parseQuerySet, percentile, stats } from "../../lib/perf";
+import { combineRounds, compare, degradationPct, parseQuerySet, percentile, stats } from "../../lib/perf";
 
 describe("the performance probe's math", () => {
   it("takes nearest-rank percentiles", () => {
@@ -35,6 +35,15 @@ describe("the performance probe's math", () => {
     expect(r.candidateP50Ms).toBeCloseTo(5.2);
     expect(r.degradationPct).toBeCloseTo(30);
     expect(r).toMatchObject({ baselineLabel: "idc", candidateLabel: "aws", runs: 5 });
+  });
+
+  it("takes the median round's degradation, so one round a burst of load hit does not decide", () => {
+    const round = (idc: number, aws: number) => [{ name: "q", baseline: [idc, idc, idc], candidate: [aws, aws, aws] }];
+    const r = combineRounds([round(10, 11), round(10, 30), round(10, 10.5)], { baseline: "idc", candidate: "aws" });
+    expect(r.roundsDegradationPct.map((x) => Math.round(x))).toEqual([10, 200, 5]);
+    expect(r.degradationPct).toBeCloseTo(10);
+    expect(r.runs).toBe(9);
+    expect(r.queries[0].candidate.p50Ms).toBe(11);
   });
 
   it("accepts a read-only query set and refuses writes, naming the query", () => {

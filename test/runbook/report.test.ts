@@ -121,7 +121,7 @@ describe("the rollback report (R6–R8)", () => {
     expect(evidence("data-completeness")).toMatch(/sync step copied back: inserted 40, updated 12, deleted 3/);
     expect(evidence("data-completeness")).toMatch(/321 acknowledged writes checked on IDC, 0 lost/);
     expect(evidence("backups")).toMatch(/chose \/backups\/b1 \(created 2024-12-01T00:40:00Z\); \/backups\/b2 rejected: orders.sql.gz: sha256 mismatch/);
-    expect(evidence("performance")).toMatch(/after rollback \(idc vs aws\): p50 aws 2.00 ms vs idc 2.10 ms \(\+5 %\)/);
+    expect(evidence("performance")).toMatch(/after rollback \(idc vs aws\): p50 aws 2.00 ms vs idc 2.10 ms, degradation \+5 %/);
     expect(evidence("app-works")).toMatch(/http http:\/\/127.0.0.1:8080\/health: ok \[status=200 latencyMs=3\]/);
     expect(evidence("reachability")).toMatch(/clients after maintenance-off: 800 requests, 0 errors/);
   });
