@@ -1,9 +1,8 @@
 import { EXIT, listFlag, numberFlag, parseCli, runMain } from "../lib/cli";
 import { syncDatabases } from "../lib/data";
-import { tableProgress } from "../lib/data/progress";
+import { COMPARE_FLAGS, compareOptions } from "../lib/data/cli-options";
 import { DEFAULT_MAX_SHRINK_PCT, guardLine } from "../lib/data/guard";
 import { syncLines, verifyLines } from "../lib/data/report";
-import { dsnFromEnv } from "../lib/dsn";
 
 const HELP = `usage: npx tsx scripts/sync.ts [options]
 
@@ -33,52 +32,29 @@ exit 0 when the target equals the source, 1 when it does not (or --dry-run found
 
 runMain(async (argv) => {
   const { values: v } = parseCli(argv, {
-    tables: { type: "string" },
-    exclude: { type: "string" },
+    ...COMPARE_FLAGS,
     "dry-run": { type: "boolean" },
-    "chunk-size": { type: "string" },
-    "chunk-time": { type: "string" },
     "allow-triggers": { type: "boolean" },
     "max-shrink-pct": { type: "string" },
     "allow-shrink": { type: "string" },
     state: { type: "string" },
     restart: { type: "boolean" },
     passes: { type: "string" },
-    samples: { type: "string" },
-    rounds: { type: "string" },
-    "assume-quiet": { type: "boolean" },
-    replica: { type: "boolean" },
-    "replica-wait": { type: "string" },
-    json: { type: "boolean" },
-    quiet: { type: "boolean" },
-    help: { type: "boolean" },
-  });
+  } as const);
   if (v.help) {
     process.stderr.write(`${HELP}\n`);
     return EXIT.ok;
   }
-  const progress = tableProgress(Boolean(v.quiet));
+  const { options, progress } = compareOptions(v);
   const report = await syncDatabases({
-    source: dsnFromEnv("SOURCE_DATABASE_URL"),
-    target: dsnFromEnv("TARGET_DATABASE_URL"),
-    tables: listFlag(v.tables),
-    exclude: listFlag(v.exclude),
+    ...options,
     dryRun: Boolean(v["dry-run"]),
-    chunkSize: numberFlag(v["chunk-size"], "chunk-size", 10_000, 100),
-    chunkTimeMs: v["chunk-time"] === undefined ? undefined : numberFlag(v["chunk-time"], "chunk-time", 500, 1),
     allowTriggers: Boolean(v["allow-triggers"]),
     maxShrinkPct: numberFlag(v["max-shrink-pct"], "max-shrink-pct", DEFAULT_MAX_SHRINK_PCT),
     allowShrink: listFlag(v["allow-shrink"]),
     stateFile: v.state,
     restart: Boolean(v.restart),
     maxPasses: numberFlag(v.passes, "passes", 3, 1),
-    sampleLimit: numberFlag(v.samples, "samples", 10),
-    rounds: numberFlag(v.rounds, "rounds", 3, 1),
-    assumeQuiet: Boolean(v["assume-quiet"]),
-    replica: Boolean(v.replica),
-    replicaWaitSeconds: numberFlag(v["replica-wait"], "replica-wait", 0),
-    onChunk: progress.onChunk,
-    onTable: () => progress.done(),
   });
   progress.done();
   if (report.guard) process.stderr.write(`${guardLine(report.guard)}${report.guard.refused ? " — a real sync would write nothing" : ""}\n`);

@@ -1,8 +1,7 @@
-import { EXIT, listFlag, numberFlag, parseCli, runMain } from "../lib/cli";
+import { EXIT, parseCli, runMain } from "../lib/cli";
 import { verifyDatabases } from "../lib/data";
-import { tableProgress } from "../lib/data/progress";
+import { COMPARE_FLAGS, compareOptions } from "../lib/data/cli-options";
 import { verifyLines } from "../lib/data/report";
-import { dsnFromEnv } from "../lib/dsn";
 
 const HELP = `usage: npx tsx scripts/verify.ts [options]
 
@@ -21,40 +20,13 @@ update time, schema differences and an exact row diff (missing, extra, changed, 
 exit 0 identical, 1 differences, 2 error (bad input, connection, unsupported table)`;
 
 runMain(async (argv) => {
-  const { values: v } = parseCli(argv, {
-    tables: { type: "string" },
-    exclude: { type: "string" },
-    "chunk-size": { type: "string" },
-    "chunk-time": { type: "string" },
-    samples: { type: "string" },
-    rounds: { type: "string" },
-    "assume-quiet": { type: "boolean" },
-    replica: { type: "boolean" },
-    "replica-wait": { type: "string" },
-    json: { type: "boolean" },
-    quiet: { type: "boolean" },
-    help: { type: "boolean" },
-  });
+  const { values: v } = parseCli(argv, COMPARE_FLAGS);
   if (v.help) {
     process.stderr.write(`${HELP}\n`);
     return EXIT.ok;
   }
-  const progress = tableProgress(Boolean(v.quiet));
-  const report = await verifyDatabases({
-    source: dsnFromEnv("SOURCE_DATABASE_URL"),
-    target: dsnFromEnv("TARGET_DATABASE_URL"),
-    tables: listFlag(v.tables),
-    exclude: listFlag(v.exclude),
-    chunkSize: numberFlag(v["chunk-size"], "chunk-size", 10_000, 100),
-    chunkTimeMs: v["chunk-time"] === undefined ? undefined : numberFlag(v["chunk-time"], "chunk-time", 500, 1),
-    sampleLimit: numberFlag(v.samples, "samples", 10),
-    rounds: numberFlag(v.rounds, "rounds", 3, 1),
-    assumeQuiet: Boolean(v["assume-quiet"]),
-    replica: Boolean(v.replica),
-    replicaWaitSeconds: numberFlag(v["replica-wait"], "replica-wait", 0),
-    onChunk: progress.onChunk,
-    onTable: () => progress.done(),
-  });
+  const { options, progress } = compareOptions(v);
+  const report = await verifyDatabases(options);
   progress.done();
   if (report.replica) {
     const r = report.replica;
