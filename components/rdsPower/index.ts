@@ -15,17 +15,7 @@ export interface StopGuardArgs {
 /**
  * RdsPowerArgs describe the RDS instance and the state this stack wants it in.
  */
-export interface RdsPowerArgs {
-  /** The existing instance, referenced by id (never created or deleted here). */
-  readonly instanceId: string;
-  readonly region: string;
-  /** `stopped` while the rollback stands, `available` for the cutover. */
-  readonly desiredState: DesiredState;
-  /** Take a final snapshot when stopping. */
-  readonly finalSnapshot: boolean;
-  readonly snapshotPrefix: string;
-  readonly pollIntervalSeconds: number;
-  readonly timeoutMinutes: number;
+export interface RdsPowerArgs extends Omit<PowerInputs, "version"> {
   /** Keep the instance stopped past RDS's 7-day automatic start; undefined leaves any schedule alone. */
   readonly stopGuard?: StopGuardArgs;
 }
