@@ -1,5 +1,6 @@
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
+import type { Dsn } from "../dsn";
 import { connect } from "../mysql";
 import type { Notifier } from "../notify";
 import { CHECK } from "../report";
@@ -46,6 +47,31 @@ async function logErrors(path: string, offset: number, pattern: RegExp): Promise
   return { errors: lines.length, samples: lines.slice(0, 3).map((l) => l.slice(0, 200)) };
 }
 
+/**
+ * Waits (up to `timeoutMs`) until a server has no purge backlog and stopped flushing: InnoDB's
+ * history list is (nearly) empty and the dirty page count holds still for half a second.
+ */
+async function settle(dsn: Dsn, timeoutMs = 10_000): Promise<void> {
+  const c = await connect(dsn);
+  try {
+    const status = async () => {
+      const [rows] = await c.query("SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_history_list_length', 'Innodb_buffer_pool_pages_dirty')");
+      const m = new Map((rows as { Variable_name: string; Value: string }[]).map((r) => [r.Variable_name, Number(r.Value)]));
+      return { history: m.get("Innodb_history_list_length") ?? 0, dirty: m.get("Innodb_buffer_pool_pages_dirty") ?? 0 };
+    };
+    const deadline = Date.now() + timeoutMs;
+    let last = await status();
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500));
+      const now = await status();
+      if (now.history <= 50 && now.dirty === last.dirty) return;
+      last = now;
+    }
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
 export interface CheckInput {
   readonly env: DrillEnvironment;
   readonly load: LoadGenerator;
@@ -86,7 +112,10 @@ export async function checkAfterRollback(i: CheckInput): Promise<Checked> {
 
   if (i.probe) {
     // ... and judged where no machine load can skew it: the restored IDC against the AWS it
-    // replaced, the same queries interleaved, both idle now, each on the operator's direct path.
+    // replaced, the same queries interleaved, each on the operator's direct path, once both are
+    // quiet. IDC just took the users' writes: until InnoDB has purged them its background threads
+    // compete with the probe's queries, which shows as IDC "slower" on a busy machine.
+    await Promise.all([settle(env.idc.dsn(DATABASE)), settle(env.aws.dsn(DATABASE))]);
     await runScript(
       view,
       "scripts/decide.ts",

@@ -3,11 +3,11 @@ import { join, resolve as resolvePath } from "node:path";
 import { Notifier } from "../notify";
 import { obj, syncCounts, verifySummary } from "../report/evidence";
 import { PHASES, StepId, STEPS } from "../runbook";
-import { lastEntry, phaseTimings, readTimeline, runStep } from "../timeline";
+import { lastEntry, phaseTimings, readTimeline } from "../timeline";
 import { checkAfterRollback, Clients, markLogs } from "./checks";
 import { drillConfig, resolveOutput } from "./config";
 import { newCredentials } from "./credentials";
-import { DrillEnvironment, runScript, scriptArgv, startEnvironment } from "./environment";
+import { DrillEnvironment, runScript, startEnvironment } from "./environment";
 import { LoadGenerator } from "./load";
 import { measureAndDecide } from "./measure";
 import { RunbookResult, runRunbook } from "./runbook";
@@ -170,31 +170,25 @@ async function rehearse({ o, scenario, env, config, load, files, t0, setupMs }: 
       if (state.phase !== phase.title) notifier.phase([`Phase: ${phase.title} (budget ${phase.endsAtMin - phase.startsAtMin} min)`]);
       Object.assign(state, { phase: phase.title, step, detail: statusLine(load) });
     };
+    // A cut-over stopped at its gate moved no traffic and AWS took no writes: IDC is still the
+    // truth, and AWS may hold an incomplete load that the runbook's sync would copy over IDC.
+    // The operator's call for that case is `runbook.copyBack: false`: the stack then declares no
+    // sync and no verify, and the traffic steps (which only re-assert IDC) wait for the diff.
     const aborted = !cutover.completed;
     rollback = await runRunbook({
       target: "idc",
       env,
-      config,
+      config: aborted ? { ...config, runbook: { ...config.runbook, copyBack: false } } : config,
       timeline: files.timeline,
       view,
       onStep,
       ...scenario.rollback?.(env),
-      // A cut-over stopped at its gate moved no traffic and AWS took no writes: IDC is still the
-      // truth. The runbook's sync makes IDC equal AWS, so running it here would copy the
-      // incomplete AWS data over IDC (and verify would then hold the traffic steps, which only
-      // re-assert IDC). Every other step runs: the diff shows what AWS lacks.
-      ...(aborted
-        ? {
-            skip: ["sync", "verify"] as StepId[],
-            skipNote: `not run: the cut-over stopped at ${cutover.failedStep} before any traffic moved; IDC stayed live and AWS took no writes, so nothing is copied back (a sync would overwrite IDC with the incomplete AWS load)`,
-          }
-        : {}),
     });
     outcome.push(
       !rollback.completed
         ? `rollback runbook stopped at ${rollback.failedStep}: nothing after it ran`
         : aborted
-          ? "cut-over abandoned: the runbook re-asserted IDC on every layer and lifted maintenance; nothing was copied back from AWS"
+          ? "cut-over abandoned: the rollback stack ran with runbook.copyBack false (no sync, no verify: nothing copied back from the incomplete AWS load), re-asserted IDC on every layer and lifted maintenance"
           : "rollback runbook completed: traffic, app connection and data are back on IDC",
     );
   } else {
@@ -219,23 +213,23 @@ async function rehearse({ o, scenario, env, config, load, files, t0, setupMs }: 
   });
   const { clients, ledger } = checked;
 
-  // The report step, as the runbook's last: scripts/report.ts from the timeline, the changes
-  // the Pulumi layers made (here: their stand-ins) and the contacts from config.
+  // The report, as the Runbook's last command (components/command-line.ts reportCommandLine):
+  // scripts/report.ts, unwrapped, from the timeline, the changes the Pulumi layers made (here:
+  // their stand-ins) and the contacts from config.
   view.stage("report");
-  const reportRun = await runStep({
-    step: "report",
-    command: scriptArgv("scripts/report.ts", ["--timeline", files.timeline, "--out", join(files.timeline, ".."), "--title", `drill ${scenario.name} (${o.rows} rows)`, "--json"]),
+  const reportRun = await runScript(
+    view,
+    "scripts/report.ts",
+    ["--timeline", files.timeline, "--out", join(files.timeline, ".."), "--title", `drill ${scenario.name} (${o.rows} rows)`, "--json"],
     // The drill's own notifier sends the end message: no second one from the report script.
-    env: { ...process.env, ROLLBACK_WEBHOOK_URL: "", ROLLBACK_CHANGES: JSON.stringify(rollback?.changes ?? {}), ROLLBACK_CONTACTS: JSON.stringify(config.contacts) },
-    timeline: files.timeline,
-    okCodes: [0, 1],
-    onStderr: (t) => view.child(t),
-  });
-  const reportOk = obj(reportRun.entry.report)?.ok === true;
-  const checklist = (obj(reportRun.entry.report)?.checklist ?? []) as DrillResult["checklist"];
+    { ROLLBACK_WEBHOOK_URL: "", ROLLBACK_CHANGES: JSON.stringify(rollback?.changes ?? {}), ROLLBACK_CONTACTS: JSON.stringify(config.contacts) },
+    [0, 1],
+  );
+  const reportOk = obj(reportRun.report)?.ok === true;
+  const checklist = (obj(reportRun.report)?.checklist ?? []) as DrillResult["checklist"];
 
   const entries = await readTimeline(files.timeline);
-  // Gate scenarios skip the runbook's verify: the comparison is the one behind the decision.
+  // With copy-back off (gate scenarios) there is no verify: the diff says how the sides differ.
   const verify = verifySummary(lastEntry(entries, "verify")?.report ?? lastEntry(entries, "diff")?.report);
   const sync = syncCounts(lastEntry(entries, "sync")?.report);
   const observed: Observed = {

@@ -1,5 +1,5 @@
 import { scriptOf } from "../../components/command-line";
-import { databaseUrl, directionOf, runbookOrder, scriptStep } from "../../components/runbook/plan";
+import { databaseUrl, directionOf, plannedSteps, scriptStep } from "../../components/runbook/plan";
 import type { RollbackConfig } from "../config";
 import { dnsWeights, Side } from "../dns-weights";
 import { parseHostPort, renderUpstream } from "../nginx-upstream";
@@ -11,8 +11,8 @@ import { DrillEnvironment, scriptArgv } from "./environment";
 import type { View } from "./view";
 
 /**
- * Runs the runbook of lib/runbook.ts, in the order the Pulumi Runbook runs it
- * (components/runbook/plan.ts runbookOrder), each step the way its resource would:
+ * Runs the runbook of lib/runbook.ts, the steps and order the Pulumi Runbook runs for this
+ * config (components/runbook/plan.ts plannedSteps), each step the way its resource would:
  * - script steps: the script with the arguments and environment `scriptStep` gives the command
  *   resource (secrets in the environment only), through the same step runner as scripts/step.ts;
  * - nginx-upstream and idc-health: the script their component runs (switch-upstream.ts,
@@ -35,12 +35,6 @@ export interface RunbookRun {
   readonly after?: Partial<Record<StepId, () => Promise<void>>>;
   /** Called as each step starts (notifications, the live view). */
   readonly onStep?: (step: StepId) => void;
-  /**
-   * Steps recorded as not run, with `skipNote` saying why (a cut-over stopped at its gate leaves
-   * nothing to copy back: see lib/drill/index.ts).
-   */
-  readonly skip?: readonly StepId[];
-  readonly skipNote?: string;
 }
 
 export interface RunbookResult {
@@ -52,7 +46,7 @@ export interface RunbookResult {
   readonly changes: Changes;
 }
 
-/** Steps that write no timeline line of their own here: `report` runs after the drill's checks (scripts/report.ts). */
+/** `report` runs after the drill's checks, unwrapped as the Runbook runs it (lib/drill/index.ts). */
 const AFTER_RUN: readonly StepId[] = ["report"];
 
 function standIn(step: StepId, startedAt: number, status: TimelineEntry["status"], report: unknown, note: string): TimelineEntry {
@@ -86,7 +80,7 @@ export async function runRunbook(r: RunbookRun): Promise<RunbookResult> {
     return entry;
   };
 
-  for (const step of runbookOrder(r.target).filter((s) => !AFTER_RUN.includes(s))) {
+  for (const step of plannedSteps({ ...config, target: r.target }).filter((s) => !AFTER_RUN.includes(s))) {
     r.onStep?.(step);
     // lib/runbook.ts words the titles for the rollback; the forward run is the same step toward AWS.
     view.stepStart(step, r.target === "idc" ? STEPS.find((s) => s.id === step)!.title : `the same step toward ${r.target.toUpperCase()} (cutover stack)`);
@@ -94,10 +88,7 @@ export async function runRunbook(r: RunbookRun): Promise<RunbookResult> {
     const t0 = Date.now();
     let entry: TimelineEntry;
     const planned = scriptStep(step, config, direction);
-    if (r.skip?.includes(step)) {
-      entry = standIn(step, t0, "not-run", null, r.skipNote ?? "not run");
-      await appendEntry(r.timeline, entry);
-    } else if (planned) {
+    if (planned) {
       const extraEnv: Record<string, string> = {};
       for (const [k, v] of Object.entries(planned.environment)) extraEnv[k] = String(await resolveOutput(v));
       entry = await script(step, planned.args, extraEnv, planned.okCodes);

@@ -62,8 +62,12 @@ function dataCompleteness(entries: readonly TimelineEntry[]): Result[] {
   const out: Result[] = [];
   const verify = lastEntry(entries, "verify");
   const v = verifySummary(verify?.report);
-  if (verify?.status === "not-run") out.push({ ok: true, info: true, evidence: `verify step ${verify.note ?? "not run"}` });
-  else if (verify) out.push({ ok: verify.status === "ok" && v?.identical === true, evidence: `verify step: ${v ? describeVerify(v) : `no report (exit ${verify.exitCode})`}` });
+  const diff = lastEntry(entries, "diff");
+  if (!verify && diff) {
+    // runbook.copyBack false: no sync, no verify; the diff records how AWS differs from IDC.
+    const d = verifySummary(diff.report);
+    out.push({ ok: true, info: true, evidence: `no copy-back (runbook.copyBack false); diff step: ${d ? describeVerify(d) : `exit ${diff.exitCode}`}` });
+  } else if (verify) out.push({ ok: verify.status === "ok" && v?.identical === true, evidence: `verify step: ${v ? describeVerify(v) : `no report (exit ${verify.exitCode})`}` });
   const sync = syncCounts(lastEntry(entries, "sync")?.report);
   if (sync) out.push({ ok: sync.identical !== false, evidence: `sync step copied back: ${summarySync(sync)}` });
   const lost = obj(lastEntry(entries, CHECK.lostRows)?.report);
@@ -166,14 +170,12 @@ function backups(entries: readonly TimelineEntry[]): Result[] {
 
 function logs(entries: readonly TimelineEntry[]): Result[] {
   const out: Result[] = [];
-  // The report step itself is recorded after the report is written.
-  const before = STEPS.filter((s) => s.id !== "report");
-  const recorded = before.filter((s) => lastEntry(entries, s.id));
+  const recorded = STEPS.filter((s) => lastEntry(entries, s.id));
   const failed = recorded.filter((s) => lastEntry(entries, s.id)?.status === "failed").map((s) => s.id);
   if (recorded.length) {
     out.push({
       ok: failed.length === 0,
-      evidence: `timeline: ${recorded.length} of the ${before.length} runbook steps before the report recorded${failed.length ? `, failed: ${failed.join(", ")}` : ", none failed"}`,
+      evidence: `timeline: ${recorded.length} runbook steps recorded${failed.length ? `, failed: ${failed.join(", ")}` : ", none failed"}`,
     });
   }
   const scan = obj(lastEntry(entries, CHECK.logs)?.report);
