@@ -16,6 +16,8 @@ export interface ChecklistItem {
   /** The plan's wording (§6). */
   readonly title: string;
   readonly pass: boolean;
+  /** False when nothing judged the item (it then fails as "not measured"). */
+  readonly measured: boolean;
   readonly evidence: string[];
 }
 
@@ -40,8 +42,8 @@ type Result = { ok: boolean; evidence: string; info?: boolean };
 
 function item(id: ChecklistId, title: string, results: Result[], missing: string): ChecklistItem {
   const judged = results.filter((r) => !r.info);
-  if (judged.length === 0) return { id, title, pass: false, evidence: [`not measured: ${missing}`, ...results.map((r) => `· ${r.evidence}`)] };
-  return { id, title, pass: judged.every((r) => r.ok), evidence: results.map((r) => `${r.info ? "·" : r.ok ? "✓" : "✗"} ${r.evidence}`) };
+  if (judged.length === 0) return { id, title, pass: false, measured: false, evidence: [`not measured: ${missing}`, ...results.map((r) => `· ${r.evidence}`)] };
+  return { id, title, pass: judged.every((r) => r.ok), measured: true, evidence: results.map((r) => `${r.info ? "·" : r.ok ? "✓" : "✗"} ${r.evidence}`) };
 }
 
 /** The last entry of `step` in a given pseudo-phase (a perf probe is taken before and after). */

@@ -26,6 +26,8 @@ export interface RollbackReport {
   readonly durationMs: number;
   readonly phases: PhaseTiming[];
   readonly steps: { step: string; phase: string; status: string; durationMs: number; exitCode: number | null; summary: string; note?: string }[];
+  /** Runbook steps whose last attempt failed. */
+  readonly failedSteps: string[];
   readonly changes: { layer: string; where: string; change: string }[];
   readonly decision: Decision | null;
   readonly verification: { identical: boolean; mismatchPct: number | null; rowsCompared: number | null } | null;
@@ -107,11 +109,11 @@ export function buildReport(entries: readonly TimelineEntry[], opts: BuildOption
   const runbook = entries.filter((e) => STEPS.some((s) => s.id === e.step));
   const starts = entries.map((e) => Date.parse(e.startedAt));
   const ends = entries.map((e) => Date.parse(e.startedAt) + e.durationMs);
-  const stepsFailed = STEPS.some((s) => lastEntry(entries, s.id)?.status === "failed");
+  const failedSteps = STEPS.filter((s) => lastEntry(entries, s.id)?.status === "failed").map((s) => s.id);
   const report: RollbackReport = {
     title: opts.title,
     generatedAt: (opts.now ?? new Date()).toISOString(),
-    ok: runbook.length > 0 && !stepsFailed && items.every((i) => i.pass),
+    ok: runbook.length > 0 && failedSteps.length === 0 && items.every((i) => i.pass),
     startedAt: starts.length ? new Date(Math.min(...starts)).toISOString() : null,
     durationMs: starts.length ? Math.max(...ends) - Math.min(...starts) : 0,
     phases,
@@ -124,6 +126,7 @@ export function buildReport(entries: readonly TimelineEntry[], opts: BuildOption
       summary: summarizeReport(e.report),
       ...(e.note ? { note: e.note } : {}),
     })),
+    failedSteps,
     changes: changeList(entries, changes),
     decision,
     verification: verify ? { identical: verify.identical, mismatchPct: verify.mismatchPct ?? null, rowsCompared: verify.rowsCompared ?? null } : null,

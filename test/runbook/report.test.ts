@@ -209,6 +209,20 @@ describe("the rollback report (R6–R8)", () => {
       expect(json.entries).toHaveLength(timeline().length);
     });
 
+    it("exits 0 when checks were only not measured (a plain pulumi up), 1 when one failed on its evidence", async () => {
+      const tsx = join(ROOT, "node_modules", ".bin", "tsx");
+      const plain = join(dir, "plain.jsonl");
+      await writeFile(plain, timeline().filter((e) => e.phase !== "verification").map((e) => JSON.stringify(e)).join("\n") + "\n");
+      const r = await exec(tsx, [join(ROOT, "scripts", "report.ts"), "--timeline", plain, "--out", join(dir, "plain"), "--json"]);
+      const out = JSON.parse(r.stdout);
+      expect(out.ok).toBe(false);
+      expect(out.checklist.find((c: { id: string }) => c.id === "performance")).toMatchObject({ pass: false, measured: false });
+      const failed = join(dir, "failed.jsonl");
+      await writeFile(failed, timeline({ verify: { status: "failed", exitCode: 1 } }).map((e) => JSON.stringify(e)).join("\n") + "\n");
+      const f = await exec(tsx, [join(ROOT, "scripts", "report.ts"), "--timeline", failed, "--out", join(dir, "failed")]).catch((e: { code: number }) => e);
+      expect(f).toMatchObject({ code: 1 });
+    });
+
     it("names the variable and key of bad ROLLBACK_CONTACTS", async () => {
       const r = await exec(join(ROOT, "node_modules", ".bin", "tsx"), [join(ROOT, "scripts", "report.ts"), "--timeline", join(dir, "timeline.jsonl")], {
         env: { ...process.env, ROLLBACK_CONTACTS: JSON.stringify({ dba: { name: "x" } }) },
