@@ -128,6 +128,13 @@ export class Runbook extends pulumi.ComponentResource {
       );
     };
 
+    // R9 for real runs: step.ts announces the start, each phase, progress and failures, and
+    // report.ts the end, when the webhook is configured. The URL is a secret Output.
+    const { webhookUrl, progressEveryMin } = config.notifications;
+    const notifyEnv: Record<string, pulumi.Input<string>> = webhookUrl
+      ? { ROLLBACK_WEBHOOK_URL: webhookUrl, ROLLBACK_CONTACTS: JSON.stringify(config.contacts), ROLLBACK_PROGRESS_EVERY_MIN: String(progressEveryMin) }
+      : {};
+
     // The report of a successful run, written by `pulumi up` itself. A run stopped by a failed
     // step gets none from here (Pulumi skips what depends on a failure): the switch workflow
     // runs the same command with `if: always()`, and docs/pulumi.md shows it for hand runs.
@@ -144,6 +151,7 @@ export class Runbook extends pulumi.ComponentResource {
               connectionSecretArn: built.secret.arn,
               rdsDesiredState: this.rdsDesiredState,
             }),
+            ...notifyEnv,
             ROLLBACK_CONTACTS: JSON.stringify(config.contacts),
           },
           triggers: [args.runId],
@@ -183,7 +191,7 @@ export class Runbook extends pulumi.ComponentResource {
             {
               connection: s.where === "nginx" ? config.nginx.connection : { mode: "local" },
               create: stepCommandLine(step, run, s.args, s.okCodes),
-              environment: s.environment,
+              environment: { ...s.environment, ...notifyEnv },
               triggers: [args.runId],
             },
             gate,

@@ -182,14 +182,28 @@ describe("the runbook's commands", () => {
     expect(recorder.byName("rollback-verify").inputs.create).not.toContain("--ok-codes");
   });
 
+  it("gives every script step and the report the webhook (as a secret) and contacts, so a real run notifies", async () => {
+    const { recorder } = await runProgram("rollback");
+    const steps = commands(recorder).filter((c) => /scripts\/(step|report)\.ts/.test(String(c.inputs.create)) && c.name.startsWith("rollback-") && !c.name.includes("upstream") && !c.name.includes("idc-mysql"));
+    expect(steps.length).toBeGreaterThan(5);
+    for (const c of steps) {
+      // The URL is secret: either the value itself or the whole environment map arrives wrapped.
+      expect(isWrappedSecret(c.inputs.environment) || isWrappedSecret(c.inputs.environment.ROLLBACK_WEBHOOK_URL), c.name).toBe(true);
+      const e = env(recorder, c.name);
+      expect(e.ROLLBACK_WEBHOOK_URL).toBe(SECRETS["notifications.webhookUrl"]);
+      expect(JSON.parse(e.ROLLBACK_CONTACTS).dba.name, c.name).toBeTruthy();
+      expect(c.inputs.logging, c.name).toBe("none");
+    }
+  });
+
   it("writes the run's report last, with what each layer was set to and the contacts, after RDS", async () => {
     const { recorder } = await runProgram("rollback");
     const report = recorder.byName("rollback-report");
     expect(report.inputs.create).toBe("npx tsx scripts/report.ts --timeline .rollback/run-1/timeline.jsonl --out .rollback/run-1 --json");
-    const changes = JSON.parse(unwrapSecrets(report.inputs.environment.ROLLBACK_CHANGES));
+    const changes = JSON.parse(env(recorder, "rollback-report").ROLLBACK_CHANGES);
     expect(changes).toMatchObject({ dnsWeights: { idc: expect.any(Number), aws: 0 }, rdsDesiredState: "stopped" });
     expect(changes.nginxUpstream).toContain("upstream shop_db {");
-    expect(Object.keys(JSON.parse(report.inputs.environment.ROLLBACK_CONTACTS))).toEqual(["systemAdmin", "dba", "appTeam", "infraTeam", "emergency"]);
+    expect(Object.keys(JSON.parse(env(recorder, "rollback-report").ROLLBACK_CONTACTS))).toEqual(["systemAdmin", "dba", "appTeam", "infraTeam", "emergency"]);
   });
 
   it("re-runs every step on each new run id, leaving the switch objects' inputs alone", async () => {
