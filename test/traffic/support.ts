@@ -77,10 +77,14 @@ export class RequestError extends Error {
   }
 }
 
-/** One HTTP request: keep-alive with an agent, a one-off connection with `agent: false`. */
+/**
+ * One HTTP request: keep-alive with an agent, otherwise a one-off connection. Not Node's global
+ * agent: since Node 19 it keeps connections alive, and nginx closes idle kept-alive connections
+ * when old workers exit after a reload, so a later request on one fails with "socket hang up".
+ */
 export function httpRequest(url: string, opts: { method?: string; agent?: Agent | false } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: opts.method ?? "GET", agent: opts.agent }, (res) => {
+    const req = request(url, { method: opts.method ?? "GET", agent: opts.agent ?? false }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (body += c));
