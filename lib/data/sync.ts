@@ -1,5 +1,4 @@
 import type { Connection } from "mysql2/promise";
-import type { Dsn } from "../dsn";
 import { RollbackError } from "../errors";
 import { ident } from "../mysql";
 import { Applier, ApplyCounts } from "./applier";
@@ -15,13 +14,10 @@ import { ResumeState, addCounts, defaultStateFile, zeroCounts } from "./resume";
 import { SampleCollector } from "./samples";
 import { Side, openConnection, openWriter, rows } from "./session";
 import { commitMarker } from "./stability";
-import { DEFAULT_CHUNK, Sides, VerifySettings, openSides, prepare, verifyChecks } from "./verify";
+import { DEFAULT_CHUNK, Sides, VerifyOptions, openSides, prepare, verifyChecks } from "./verify";
 
-export interface SyncOptions extends VerifySettings, ShrinkSettings {
-  readonly source: Dsn;
-  readonly target: Dsn;
-  readonly tables?: readonly string[];
-  readonly exclude?: readonly string[];
+/** What verify takes (servers, tables, replica mode), plus what only a sync needs. */
+export interface SyncOptions extends VerifyOptions, ShrinkSettings {
   /** Compute and report what would change; write nothing. */
   readonly dryRun?: boolean;
   /** Write into tables that have triggers on the target. */
@@ -32,9 +28,6 @@ export interface SyncOptions extends VerifySettings, ShrinkSettings {
   readonly restart?: boolean;
   /** Sync passes at most (default 3): a pass re-syncs tables the verify after the previous one found different. */
   readonly maxPasses?: number;
-  /** Reverse replication mode: check the replica, then only verify (a replica is never written). */
-  readonly replica?: boolean;
-  readonly replicaWaitSeconds?: number;
 }
 
 interface TableRun {
