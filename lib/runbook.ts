@@ -34,7 +34,7 @@ export type StepId =
   | "health"
   | "dns-weights"
   | "maintenance-off"
-  | "rds-stop"
+  | "rds-power"
   | "report";
 
 export interface Step {
@@ -65,7 +65,7 @@ export const STEPS: readonly Step[] = [
   { id: "health", phase: "normalisation", title: "Health checks (MySQL, app, read/write)", script: "scripts/health.ts", movesTraffic: false },
   { id: "dns-weights", phase: "normalisation", title: "Move Route53 weights to IDC", movesTraffic: true },
   { id: "maintenance-off", phase: "normalisation", title: "Maintenance mode off", script: "scripts/maintenance.ts", movesTraffic: true },
-  { id: "rds-stop", phase: "normalisation", title: "Stop RDS (final snapshot)", movesTraffic: false },
+  { id: "rds-power", phase: "normalisation", title: "Stop RDS with a final snapshot (the cutover starts it, first)", movesTraffic: false },
   { id: "report", phase: "normalisation", title: "Write the rollback report", script: "scripts/report.ts", movesTraffic: false },
 ];
 

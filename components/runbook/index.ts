@@ -173,7 +173,7 @@ export class Runbook extends pulumi.ComponentResource {
         case "dns-weights":
           previous = built.dns = dns(gate);
           break;
-        case "rds-stop":
+        case "rds-power":
           previous = rds(gate);
           break;
         case "idc-health":

@@ -28,7 +28,7 @@ export function directionOf(target: Side): Direction {
 export function runbookOrder(target: Side): StepId[] {
   const ids = STEPS.map((s) => s.id);
   if (target === "idc") return ids;
-  return ["rds-stop", ...ids.filter((id) => id !== "rds-stop")];
+  return ["rds-power", ...ids.filter((id) => id !== "rds-power")];
 }
 
 /** The steps that copy the side being left onto the target and prove the copy. */
@@ -99,7 +99,7 @@ function healthFlags(config: RollbackConfig): (string | number)[] {
 
 /**
  * The arguments and environment of a step run by a plain command of the Runbook, or undefined
- * for the steps a component performs (connection-secret, nginx-upstream, dns-weights, rds-stop,
+ * for the steps a component performs (connection-secret, nginx-upstream, dns-weights, rds-power,
  * idc-health) and for `report`, which the Runbook runs unwrapped (it reads the timeline the
  * other steps write; see reportCommandLine).
  */

@@ -20,7 +20,7 @@ import type { View } from "./view";
  * - connection-secret: the component's value (lib/connection-string.ts) written to the drill's
  *   secret file instead of Secrets Manager, then the configured recycle command;
  * - dns-weights: the component's weights computed (lib/dns-weights.ts) and recorded: no Route53 here;
- * - rds-stop: recorded as not run: no AWS here.
+ * - rds-power: recorded as not run: no AWS here.
  * Like `pulumi up`, a failed step stops the run: nothing after it is created.
  */
 export interface RunbookRun {
@@ -145,7 +145,7 @@ export async function runRunbook(r: RunbookRun): Promise<RunbookResult> {
       entry = standIn(step, t0, "ok", { weights }, `computed by lib/dns-weights.ts: idc ${weights.idc}, aws ${weights.aws}; recorded, not applied (no Route53 here)`);
       await appendEntry(r.timeline, entry);
     } else {
-      // rds-stop (and the cut-over's RDS start): a dynamic provider calling the RDS API.
+      // rds-power (and the cut-over's RDS start): a dynamic provider calling the RDS API.
       entry = standIn(step, t0, "not-run", null, `not run: no AWS here (${r.target === "idc" ? "StopDBInstance with a final snapshot" : "StartDBInstance"})`);
       await appendEntry(r.timeline, entry);
     }

@@ -70,12 +70,12 @@ export function followUps(i: FollowUpInput): FollowUp[] {
       : []),
   ];
   const sync = syncCounts(lastEntry(i.entries, "sync")?.report);
-  const rdsStep = lastEntry(i.entries, "rds-stop");
+  const rdsStep = lastEntry(i.entries, "rds-power");
   const rds = i.changes.rdsDesiredState
     ? `RDS desired state: ${i.changes.rdsDesiredState}`
     : rdsStep
-      ? `rds-stop: ${rdsStep.status}${rdsStep.note ? ` (${rdsStep.note})` : ""}`
-      : "rds-stop not recorded";
+      ? `rds-power: ${rdsStep.status}${rdsStep.note ? ` (${rdsStep.note})` : ""}`
+      : "rds-power not recorded";
   const over = i.phases.filter((p) => p.status !== "ok").map((p) => `${p.title}: ${p.status}, ${formatDuration(p.durationMs)} of ${formatDuration(p.budgetMs)}`);
   const slowest = [...i.entries]
     .filter((e) => STEPS.some((s) => s.id === e.step))

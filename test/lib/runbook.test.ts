@@ -12,7 +12,7 @@ describe("the runbook definition", () => {
   it("puts maintenance on first, syncs before it verifies, and stops RDS only after maintenance is lifted", () => {
     expect(STEPS[0].id).toBe("maintenance-on");
     expect(index("sync")).toBeLessThan(index("verify"));
-    expect(index("rds-stop")).toBeGreaterThan(index("maintenance-off"));
+    expect(index("rds-power")).toBeGreaterThan(index("maintenance-off"));
     expect(STEPS.at(-1)?.id).toBe("report");
   });
 

@@ -61,8 +61,8 @@ describe("the runbook's order", () => {
 
   it("starts RDS first for the cutover, and keeps every other step in place", () => {
     const order = runbookOrder("aws");
-    expect(order[0]).toBe("rds-stop");
-    expect(order.slice(1)).toEqual(STEPS.map((s) => s.id).filter((id) => id !== "rds-stop"));
+    expect(order[0]).toBe("rds-power");
+    expect(order.slice(1)).toEqual(STEPS.map((s) => s.id).filter((id) => id !== "rds-power"));
   });
 
   it("reads from the side being left and writes to the side going live", () => {

@@ -94,7 +94,7 @@ const STEP_RESOURCE: Record<string, string> = {
   "connection-secret": "rollback-connection-secret",
   "nginx-upstream": "rollback-nginx-upstream",
   "dns-weights": "rollback-dns-weights",
-  "rds-stop": "rollback-rds",
+  "rds-power": "rollback-rds",
   "idc-health": "rollback-idc-mysql",
 };
 

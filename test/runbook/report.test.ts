@@ -65,7 +65,7 @@ function timeline(over: Partial<Record<string, Partial<TimelineEntry>>> = {}): T
       status: "ok",
       exitCode: s.script ? 0 : null,
       report: reports[s.id] ?? { ok: true },
-      ...(s.id === "rds-stop" ? { status: "not-run" as const, note: "not run: no AWS here" } : {}),
+      ...(s.id === "rds-power" ? { status: "not-run" as const, note: "not run: no AWS here" } : {}),
       ...over[s.id],
     };
     entries.push(entry);
