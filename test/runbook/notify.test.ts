@@ -6,17 +6,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Contacts } from "../../lib/contacts";
+import { contacts } from "./contacts-fixture";
 import { Notifier } from "../../lib/notify";
 import { freePort } from "../../lib/sandbox/free-port";
 
-const contacts: Contacts = {
-  systemAdmin: { name: "Kim Admin", reach: "+82-10-1111-1111" },
-  dba: { name: "Lee DBA", reach: "dba@example.com" },
-  appTeam: { name: "Park App", reach: "#app" },
-  infraTeam: { name: "Choi Infra", reach: "#infra" },
-  emergency: { name: "On-call", reach: "+82-10-9999-9999" },
-};
 
 /** A local Slack-compatible receiver: records each JSON body; answers with `status`. */
 function receiver(status: () => number) {

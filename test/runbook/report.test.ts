@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Contacts } from "../../lib/contacts";
+import { contacts } from "./contacts-fixture";
 import { decide } from "../../lib/decision";
 import { buildReport, CHECK } from "../../lib/report";
 import { STEPS, budgetMs } from "../../lib/runbook";
@@ -13,13 +13,6 @@ import { TimelineEntry } from "../../lib/timeline";
 const exec = promisify(execFile);
 const ROOT = join(__dirname, "..", "..");
 
-const contacts: Contacts = {
-  systemAdmin: { name: "Kim Admin", reach: "+82-10-1111-1111" },
-  dba: { name: "Lee DBA", reach: "dba@example.com" },
-  appTeam: { name: "Park App", reach: "#app" },
-  infraTeam: { name: "Choi Infra", reach: "#infra" },
-  emergency: { name: "On-call", reach: "+82-10-9999-9999" },
-};
 
 const SECRET = "Pa55w0rd-xyz";
 const verifyOk = { identical: true, mismatchPct: 0, rowsCompared: 20_000, tables: [{ table: "orders", identical: true, missing: 0, extra: 0, changed: 0 }] };

@@ -67,16 +67,21 @@ afterAll(async () => {
   await Promise.all([a?.close(), b?.close()]);
 });
 
-/** Puts the upstream back on `backend` between tests, through the real reload. */
-async function pointAt(backend: Backend): Promise<void> {
-  const offset = await nginx.logOffset();
+/** Switches the upstream to one server through the script's real write, test and reload. */
+async function switchTo(port: number): Promise<void> {
   const r = await switchUpstream({
     file,
-    upstream: { name: "app", kind: "http", servers: [{ host: "127.0.0.1", port: backend.port }] },
+    upstream: { name: "app", kind: "http", servers: [{ host: "127.0.0.1", port }] },
     testCmd: nginx.testArgv,
     reloadCmd: nginx.reloadArgv,
   });
   expect(r.outcome).toBe("switched");
+}
+
+/** Puts the upstream back on `backend` between tests, through the real reload. */
+async function pointAt(backend: Backend): Promise<void> {
+  const offset = await nginx.logOffset();
+  await switchTo(backend.port);
   // The switch reloads even when the file is unchanged: wait for that reload to finish.
   await nginx.waitForReload(offset);
   expect(await servedBy(backend)).toBe(`backend ${backend.label}`);
@@ -202,13 +207,7 @@ describe("switch-upstream against a real nginx", () => {
 
     for (const target of [b, a, b, a, b, a]) {
       await new Promise((r) => setTimeout(r, 100));
-      const r = await switchUpstream({
-        file,
-        upstream: { name: "app", kind: "http", servers: [{ host: "127.0.0.1", port: target.port }] },
-        testCmd: nginx.testArgv,
-        reloadCmd: nginx.reloadArgv,
-      });
-      expect(r.outcome).toBe("switched");
+      await switchTo(target.port);
     }
     await new Promise((r) => setTimeout(r, 200));
     running = false;
