@@ -85,9 +85,9 @@ describe("command lines", () => {
     const run = runContext(".rollback", "gh-42-1");
     expect(run).toEqual({ runId: "gh-42-1", timelineFile: ".rollback/gh-42-1/timeline.jsonl", reportDir: ".rollback/gh-42-1" });
     expect(stepCommandLine("diff", run, ["--tables", "a,b", "--json"], [0, 1])).toBe(
-      "npx tsx scripts/step.ts diff --timeline .rollback/gh-42-1/timeline.jsonl --ok-codes 0,1 -- npx tsx scripts/verify.ts --tables a,b --json",
+      "node --import tsx scripts/step.ts diff --timeline .rollback/gh-42-1/timeline.jsonl --ok-codes 0,1 -- node --import tsx scripts/verify.ts --tables a,b --json",
     );
-    expect(stepCommandLine("maintenance-on", run, ["on", "--reason", "rollback to idc"])).toMatch(/-- npx tsx scripts\/maintenance\.ts on --reason 'rollback to idc'$/);
+    expect(stepCommandLine("maintenance-on", run, ["on", "--reason", "rollback to idc"])).toMatch(/-- node --import tsx scripts\/maintenance\.ts on --reason 'rollback to idc'$/);
   });
 
   it("refuse a step that has no script", () => {

@@ -175,7 +175,7 @@ describe("the runbook's commands", () => {
       const running = commands(recorder).filter((c) => String(c.inputs.create).includes(`scripts/step.ts ${step.id} `));
       expect(running.length, step.id).toBe(step.script ? 1 : 0);
       if (step.script) {
-        expect(running[0].inputs.create).toMatch(new RegExp(`^npx tsx scripts/step\\.ts ${step.id} --timeline \\.rollback/run-1/timeline\\.jsonl( --ok-codes [0-9,]+)? -- npx tsx ${step.script} `));
+        expect(running[0].inputs.create).toMatch(new RegExp(`^node --import tsx scripts/step\\.ts ${step.id} --timeline \\.rollback/run-1/timeline\\.jsonl( --ok-codes [0-9,]+)? -- node --import tsx ${step.script} `));
       }
     }
     expect(recorder.byName("rollback-diff").inputs.create).toContain("--ok-codes 0,1 --");
@@ -199,7 +199,7 @@ describe("the runbook's commands", () => {
   it("writes the run's report last, with what each layer was set to and the contacts, after RDS", async () => {
     const { recorder } = await runProgram("rollback");
     const report = recorder.byName("rollback-report");
-    expect(report.inputs.create).toBe("npx tsx scripts/report.ts --timeline .rollback/run-1/timeline.jsonl --out .rollback/run-1 --json");
+    expect(report.inputs.create).toBe("node --import tsx scripts/report.ts --timeline .rollback/run-1/timeline.jsonl --out .rollback/run-1 --json");
     const changes = JSON.parse(env(recorder, "rollback-report").ROLLBACK_CHANGES);
     expect(changes).toMatchObject({ dnsWeights: { idc: expect.any(Number), aws: 0 }, rdsDesiredState: "stopped" });
     expect(changes.nginxUpstream).toContain("upstream shop_db {");
@@ -224,7 +224,7 @@ describe("the runbook's commands", () => {
     for (const name of ["rollback-maintenance-on", "rollback-nginx-upstream-switch", "rollback-maintenance-off"]) {
       const c = recorder.byName(name);
       expect(c.type).toBe("command:remote:Command");
-      expect(c.inputs.create).toMatch(/^cd \/opt\/rollback && npx tsx scripts\/step\.ts /);
+      expect(c.inputs.create).toMatch(/^cd \/opt\/rollback && node --import tsx scripts\/step\.ts /);
       expect(unwrapSecrets(c.inputs.connection)).toMatchObject({ host: "nginx-1", port: 2222, user: "deploy", privateKey: "KEY" });
       expect(isWrappedSecret(c.inputs.connection)).toBe(true);
       expect(c.inputs.logging).toBe("none");
