@@ -1,8 +1,9 @@
+import { createHash } from "node:crypto";
 import { RollbackError, messageOf } from "../errors";
 import { ChunkSizer, prefetch, walk } from "./chunker";
 import { HashedRow, RowDiff, diffRows } from "./row-diff";
 import { Side, rows } from "./session";
-import { checksumSql, rowHashesSql } from "./sql";
+import { CHECKSUM_ROOM, checksumSql, rowHashesSql } from "./sql";
 import type { KeyRange, KeyToken, TablePlan } from "./types";
 
 /**
@@ -24,24 +25,23 @@ export interface ChunkComparison {
   readonly extra: KeyToken[] | "all";
   readonly changed: KeyToken[];
   readonly identical: boolean;
-  /** The source's checksum of the range, as checksumSql computes it (count, decimal XOR). */
+  /** The source's checksum of the range, as checksumSql computes it (count, SHA1 of the row hashes). */
   readonly sourceChecksum: Checksum;
 }
 
 export interface Checksum {
   readonly n: number;
-  readonly x: string;
+  /** "" for an empty range; null when the range held too many rows to hash (never equal to anything). */
+  readonly x: string | null;
 }
 
-/** BIT_XOR of the 64-bit row hashes (16 hex digits) in decimal, like BIT_XOR(CONV(h, 16, 10)). */
-export function xorOfHashes(rows: readonly (readonly [string, string])[]): string {
-  let hi = 0;
-  let lo = 0;
-  for (const [, h] of rows) {
-    hi ^= parseInt(h.slice(0, 8), 16);
-    lo ^= parseInt(h.slice(8, 16), 16);
-  }
-  return ((BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0)).toString();
+/** The chunk checksum of a row-hash list in key order, as checksumSql computes it on the server. */
+export function checksumOfHashes(rows: readonly (readonly [string, string])[]): Checksum {
+  if (!rows.length) return { n: 0, x: "" };
+  // One update of the joined hashes: an update per row cost ~1 µs each (profiled).
+  let joined = "";
+  for (const [, h] of rows) joined += h;
+  return { n: rows.length, x: createHash("sha1").update(joined, "latin1").digest("hex") };
 }
 
 function countOf(list: KeyToken[] | "all", all: number): number {
@@ -119,7 +119,7 @@ export class TableComparer {
     }
     const [s, t] = await (sums ?? this.checksums(range));
     const base = { range, sourceRows: s.n, targetRows: t.n, sourceChecksum: s };
-    if (s.n === t.n && s.x === t.x) {
+    if (s.n === t.n && s.x !== null && s.x === t.x) {
       yield { ...base, missing: [], extra: [], changed: [], identical: true };
     } else if (s.n === 0 || t.n === 0) {
       // One side is empty here (a table emptied on the source, a chunk added after cut-over):
@@ -145,13 +145,15 @@ export class TableComparer {
   private fromRows(range: KeyRange, s: HashedRow[], t: HashedRow[]): ChunkComparison {
     const d: RowDiff = diffRows(s, t);
     const identical = !d.missing.length && !d.extra.length && !d.changed.length;
-    return { range, sourceRows: s.length, targetRows: t.length, ...d, identical, sourceChecksum: { n: s.length, x: xorOfHashes(s) } };
+    return { range, sourceRows: s.length, targetRows: t.length, ...d, identical, sourceChecksum: checksumOfHashes(s) };
   }
 
   /** The checksum of a range on one server (sync's final verify re-checks the target only). */
   async checksum(side: Side, range: KeyRange, conn = side.reader): Promise<Checksum> {
-    const [r] = await rows<{ n: string | number; x: string | number | null }>(conn, checksumSql(this.plan, range));
-    return { n: Number(r.n), x: String(r.x ?? "0") };
+    const [r] = await rows<{ n: string | number; x: string | null }>(conn, checksumSql(this.plan, range));
+    const n = Number(r.n);
+    // GROUP_CONCAT stops at CHECKSUM_ROOM bytes: a truncated list proves nothing.
+    return { n, x: n * 16 > CHECKSUM_ROOM ? null : (r.x ?? "") };
   }
 
   private rowHashes(range: KeyRange, limit: number): Promise<[HashedRow[], HashedRow[]]> {

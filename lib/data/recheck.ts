@@ -38,7 +38,7 @@ export async function recheckTarget(sides: Sides, check: TableCheck, pass: PassR
     while (!mismatch && next < pass.chunks.length) {
       const c = pass.chunks[next++];
       const t = await comparer.checksum(target, c.range, conn);
-      if (t.n !== c.source.n || t.x !== c.source.x) mismatch = true;
+      if (t.n !== c.source.n || t.x === null || t.x !== c.source.x) mismatch = true;
     }
   };
   await Promise.all([worker(target.reader), worker(target.walker)]);
@@ -62,6 +62,7 @@ export async function recheckTarget(sides: Sides, check: TableCheck, pass: PassR
     chunks: pass.chunks.length,
     chunksDiffering: 0,
     stability: "proven",
+    checked: "target",
     rounds: 1,
     durationMs: Date.now() - started,
   };

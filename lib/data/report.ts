@@ -38,6 +38,11 @@ export interface VerifyTableReport {
    * identical result could not be proven (identical is then false).
    */
   readonly stability: "proven" | "assumed" | "changing";
+  /**
+   * "both": both servers checksummed the table. "target": sync's final check, the target
+   * re-hashed against the source checksums its pass had just read (recheck.ts).
+   */
+  readonly checked: "both" | "target";
   readonly rounds: number;
   readonly durationMs: number;
 }

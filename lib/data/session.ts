@@ -2,6 +2,7 @@ import type { Connection, RowDataPacket } from "mysql2/promise";
 import type { Readable } from "node:stream";
 import { Dsn, describeDsn } from "../dsn";
 import { connect } from "../mysql";
+import { CHECKSUM_SESSION_SQL } from "./sql";
 import type { Flavor, SideName } from "./types";
 
 /**
@@ -41,6 +42,7 @@ export async function openConnection(dsn: Dsn): Promise<Connection> {
   const c = await connect(dsn);
   // MySQL 8 caches information_schema.TABLES statistics (AUTO_INCREMENT, TABLE_ROWS) for a day.
   await tryQuery(c, "SET SESSION information_schema_stats_expiry = 0");
+  await c.query(CHECKSUM_SESSION_SQL);
   return c;
 }
 

@@ -90,7 +90,7 @@ export async function lastUpdate(sides: Sides, check: TableCheck): Promise<Verif
   return { column: col.name, source: s.m, target: t.m };
 }
 
-type Comparison = Omit<VerifyTableReport, "stability" | "rounds">;
+type Comparison = Omit<VerifyTableReport, "stability" | "checked" | "rounds">;
 
 /** One comparison of one table, without the stability bracket. */
 async function compareOnce(sides: Sides, check: TableCheck, settings: CompareSettings): Promise<Comparison> {
@@ -182,10 +182,10 @@ export async function verifyTable(sides: Sides, check: TableCheck, settings: Ver
   for (let round = 1; ; round++) {
     const before = settings.assumeQuiet ? null : await markers(sides);
     const r = await compareOnce(sides, check, settings);
-    if (!before) return { ...r, stability: "assumed", rounds: round };
+    if (!before) return { ...r, stability: "assumed", checked: "both", rounds: round };
     const after = await markers(sides);
-    if (unchanged(before[0], after[0]) && unchanged(before[1], after[1])) return { ...r, stability: "proven", rounds: round };
-    if (!r.identical || round >= maxRounds) return { ...r, identical: false, stability: "changing", rounds: round };
+    if (unchanged(before[0], after[0]) && unchanged(before[1], after[1])) return { ...r, stability: "proven", checked: "both", rounds: round };
+    if (!r.identical || round >= maxRounds) return { ...r, identical: false, stability: "changing", checked: "both", rounds: round };
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { xorOfHashes } from "../../lib/data/compare";
+import { checksumOfHashes } from "../../lib/data/compare";
 import { chooseKey, planTable } from "../../lib/data/plan";
 import { preflight } from "../../lib/data/preflight";
 import { mismatchPct } from "../../lib/data/report";
@@ -118,9 +118,11 @@ describe("data engine decisions", () => {
     expect(diffRows([["6162", "h"]], [["4142", "h"]])).toEqual({ missing: [["6162"]], extra: [["4142"]], changed: [] });
   });
 
-  it("computes the chunk checksum from row hashes exactly as BIT_XOR(CONV(h, 16, 10))", () => {
-    expect(xorOfHashes([["1", "ffffffffffffffff"], ["2", "0000000000000001"]])).toBe("18446744073709551614");
-    expect(xorOfHashes([])).toBe("0");
+  it("computes the chunk checksum from row hashes as SHA1 of their concatenation, in order", () => {
+    // SELECT SHA1('ffffffffffffffff0000000000000001') on MariaDB 10.11.
+    expect(checksumOfHashes([["1", "ffffffffffffffff"], ["2", "0000000000000001"]])).toEqual({ n: 2, x: "455549318ab60688d047e1076a2fb0529660b0cc" });
+    expect(checksumOfHashes([["2", "0000000000000001"], ["1", "ffffffffffffffff"]]).x).not.toBe(checksumOfHashes([["1", "ffffffffffffffff"], ["2", "0000000000000001"]]).x);
+    expect(checksumOfHashes([])).toEqual({ n: 0, x: "" });
   });
 
   it("computes mismatch percentages over all distinct rows", () => {
