@@ -6,12 +6,13 @@
  * Two throw-away MariaDB servers: the source holds `src.t`, the target two identical copies
  * `pt.t` and `ours.t` of the original. Then on the source 1 % of rows are updated, 0.5 %
  * inserted, 0.1 % deleted. pt-table-sync --execute syncs src.t -> pt.t, our sync (the real
- * script, as the runbook runs it) syncs src.t -> ours.t. Then verify of the two identical
+ * script, started as the runbook starts it: node --import tsx) syncs src.t -> ours.t. Then verify of the two identical
  * tables is timed against CHECKSUM TABLE on both servers. Queries sent are the servers'
  * `Questions` counters (both servers) read just before and after each tool.
  */
 import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
+import { RUN_TS } from "../components/command-line";
 import { parseCli, numberFlag } from "../lib/cli";
 import { formatDsn } from "../lib/dsn";
 import { LocalServer, startLocalServer } from "../lib/sandbox/mariadb";
@@ -66,6 +67,13 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env
   });
 }
 
+/** Best of three start-ups of `sync.ts --help`: what the launcher costs before the first query. */
+async function startupMs(cmd: string, args: string[]): Promise<number> {
+  let best = Infinity;
+  for (let i = 0; i < 3; i++) best = Math.min(best, (await timed(cmd, [...args, "scripts/sync.ts", "--help"])).ms);
+  return best;
+}
+
 async function main(): Promise<void> {
   const { values } = parseCli(process.argv.slice(2), { rows: { type: "string" }, json: { type: "boolean" } });
   const rows = numberFlag(values.rows, "rows", 1_000_000, 1000);
@@ -101,7 +109,7 @@ async function main(): Promise<void> {
 
     const env = { ...process.env, SOURCE_DATABASE_URL: formatDsn(source.dsn("src")), TARGET_DATABASE_URL: formatDsn(target.dsn("ours")) };
     q = await questions(source, target);
-    const ours = await timed("npx", ["tsx", "scripts/sync.ts", "--json", "--quiet", "--restart", "--state", `${target.datadir}/sync-state.json`], env);
+    const ours = await timed(RUN_TS[0], [...RUN_TS.slice(1), "scripts/sync.ts", "--json", "--quiet", "--restart", "--state", `${target.datadir}/sync-state.json`], env);
     const oursQueries = (await questions(source, target)) - q;
     const oursReport = JSON.parse(ours.stdout);
     log(
@@ -110,12 +118,12 @@ async function main(): Promise<void> {
     );
 
     // pt.t must now equal src.t too, or the comparison is meaningless.
-    const ptCheck = await timed("npx", ["tsx", "scripts/verify.ts", "--json", "--quiet"], { ...env, TARGET_DATABASE_URL: formatDsn(target.dsn("pt")) });
+    const ptCheck = await timed(RUN_TS[0], [...RUN_TS.slice(1), "scripts/verify.ts", "--json", "--quiet"], { ...env, TARGET_DATABASE_URL: formatDsn(target.dsn("pt")) });
     const ptIdentical = JSON.parse(ptCheck.stdout).identical;
     log(`pt.t equals src.t after pt-table-sync: ${ptIdentical}`);
 
     q = await questions(source, target);
-    const verify = await timed("npx", ["tsx", "scripts/verify.ts", "--json", "--quiet"], env);
+    const verify = await timed(RUN_TS[0], [...RUN_TS.slice(1), "scripts/verify.ts", "--json", "--quiet"], env);
     const verifyQueries = (await questions(source, target)) - q;
     const verifyReport = JSON.parse(verify.stdout);
     t = Date.now();
@@ -129,6 +137,8 @@ async function main(): Promise<void> {
       `verify (identical ${verifyReport.identical}): ${verify.ms} ms (engine ${verifyReport.durationMs} ms), ${verifyQueries} queries, peak RSS ${verify.rssMb} MB; ` +
         `CHECKSUM TABLE on both servers: ${checksumParallel} ms in parallel, ${checksumSequential} ms one after the other`,
     );
+    const startup = { runbook: await startupMs(RUN_TS[0], RUN_TS.slice(1)), npxTsx: await startupMs("npx", ["tsx"]) };
+    log(`start-up of sync.ts --help: ${startup.runbook} ms as the runbook starts it (${RUN_TS.join(" ")}), ${startup.npxTsx} ms with npx tsx`);
     const figures = {
       rows,
       changes: { updated, inserted, deleted },
@@ -139,6 +149,7 @@ async function main(): Promise<void> {
       syncSpeedupEngine: Math.round((pt.ms / oursReport.durationMs) * 10) / 10,
       verify: { ms: verify.ms, engineMs: verifyReport.durationMs, queries: verifyQueries, rssMb: verify.rssMb, identical: verifyReport.identical },
       checksumTable: { parallelMs: checksumParallel, sequentialMs: checksumSequential },
+      startupMs: startup,
       verifyVsChecksumParallel: Math.round((verifyReport.durationMs / checksumParallel) * 10) / 10,
       verifyVsChecksumSequential: Math.round((verifyReport.durationMs / checksumSequential) * 10) / 10,
       loadAverage: (await run("cat", ["/proc/loadavg"])).stdout.trim(),
