@@ -8,7 +8,7 @@ import type { KeyRange, KeyToken, TablePlan } from "./types";
 
 /**
  * The comparison of one table, chunk by chunk: both servers checksum the same key range at
- * the same time; only a chunk whose (count, XOR of row hashes) differ has its key + row hash
+ * the same time; only a chunk whose (count, SHA1 of its row hashes) differ has its key + row hash
  * list read from both sides and diffed in JS; full rows are read later only for the keys
  * that differ. Traffic and round trips scale with chunks and changes, not with rows.
  *
@@ -42,6 +42,14 @@ export function checksumOfHashes(rows: readonly (readonly [string, string])[]): 
   let joined = "";
   for (const [, h] of rows) joined += h;
   return { n: rows.length, x: createHash("sha1").update(joined, "latin1").digest("hex") };
+}
+
+/**
+ * A checksum as the server returned it. GROUP_CONCAT stops at CHECKSUM_ROOM bytes, so the
+ * hash of a range holding more rows than fit proves nothing: unknown (null), never equal.
+ */
+export function checksumFromRow(n: number, x: string | null): Checksum {
+  return { n, x: n * 16 > CHECKSUM_ROOM ? null : (x ?? "") };
 }
 
 function countOf(list: KeyToken[] | "all", all: number): number {
@@ -151,9 +159,7 @@ export class TableComparer {
   /** The checksum of a range on one server (sync's final verify re-checks the target only). */
   async checksum(side: Side, range: KeyRange, conn = side.reader): Promise<Checksum> {
     const [r] = await rows<{ n: string | number; x: string | null }>(conn, checksumSql(this.plan, range));
-    const n = Number(r.n);
-    // GROUP_CONCAT stops at CHECKSUM_ROOM bytes: a truncated list proves nothing.
-    return { n, x: n * 16 > CHECKSUM_ROOM ? null : (r.x ?? "") };
+    return checksumFromRow(Number(r.n), r.x);
   }
 
   private rowHashes(range: KeyRange, limit: number): Promise<[HashedRow[], HashedRow[]]> {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { checksumOfHashes } from "../../lib/data/compare";
+import { checksumFromRow, checksumOfHashes } from "../../lib/data/compare";
+import { CHECKSUM_ROOM } from "../../lib/data/sql";
 import { chooseKey, planTable } from "../../lib/data/plan";
 import { preflight } from "../../lib/data/preflight";
 import { mismatchPct } from "../../lib/data/report";
@@ -123,6 +124,13 @@ describe("data engine decisions", () => {
     expect(checksumOfHashes([["1", "ffffffffffffffff"], ["2", "0000000000000001"]])).toEqual({ n: 2, x: "455549318ab60688d047e1076a2fb0529660b0cc" });
     expect(checksumOfHashes([["2", "0000000000000001"], ["1", "ffffffffffffffff"]]).x).not.toBe(checksumOfHashes([["1", "ffffffffffffffff"], ["2", "0000000000000001"]]).x);
     expect(checksumOfHashes([])).toEqual({ n: 0, x: "" });
+  });
+
+  it("treats a checksum over more rows than GROUP_CONCAT holds as unknown, never equal", () => {
+    expect(checksumFromRow(2, "abc")).toEqual({ n: 2, x: "abc" });
+    expect(checksumFromRow(0, null)).toEqual({ n: 0, x: "" });
+    expect(checksumFromRow(CHECKSUM_ROOM / 16, "abc").x).toBe("abc");
+    expect(checksumFromRow(CHECKSUM_ROOM / 16 + 1, "abc").x).toBeNull();
   });
 
   it("computes mismatch percentages over all distinct rows", () => {
