@@ -1,7 +1,7 @@
 /**
  * Benchmark of the data engine against pt-table-sync (issue 3, "Performance").
  *
- *   npx tsx bench/sync.ts [--rows 1000000] [--json]
+ *   npx tsx bench/sync.ts [--rows 1000000] [--latency-ms 0] [--json]
  *
  * Two throw-away MariaDB servers: the source holds `src.t`, the target two identical copies
  * `pt.t` and `ours.t` of the original. Then on the source 1 % of rows are updated, 0.5 %
@@ -9,12 +9,17 @@
  * script, started as the runbook starts it: node --import tsx) syncs src.t -> ours.t. Then verify of the two identical
  * tables is timed against CHECKSUM TABLE on both servers. Queries sent are the servers'
  * `Questions` counters (both servers) read just before and after each tool.
+ *
+ * --latency-ms N puts a proxy in front of the source that delays each direction by N ms
+ * (lib/sandbox/latency-proxy.ts), for both tools' sync: the VPN to AWS that loopback lacks.
+ * The verify figures stay direct, as the target defines them.
  */
 import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import { RUN_TS } from "../components/command-line";
 import { parseCli, numberFlag } from "../lib/cli";
 import { formatDsn } from "../lib/dsn";
+import { startLatencyProxy } from "../lib/sandbox/latency-proxy";
 import { LocalServer, startLocalServer } from "../lib/sandbox/mariadb";
 
 const run = promisify(execFile);
@@ -75,8 +80,9 @@ async function startupMs(cmd: string, args: string[]): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseCli(process.argv.slice(2), { rows: { type: "string" }, json: { type: "boolean" } });
+  const { values } = parseCli(process.argv.slice(2), { rows: { type: "string" }, "latency-ms": { type: "string" }, json: { type: "boolean" } });
   const rows = numberFlag(values.rows, "rows", 1_000_000, 1000);
+  const latencyMs = numberFlag(values["latency-ms"], "latency-ms", 0, 0);
   const log = (s: string) => process.stderr.write(`${s}\n`);
   const [source, target] = await Promise.all([
     startLocalServer({ name: "bench-source", bufferPoolMb: 512 }),
@@ -98,10 +104,13 @@ async function main(): Promise<void> {
     );
     log(`source changed: ${updated} updated, ${inserted} inserted, ${deleted} deleted`);
 
+    const proxy = latencyMs ? await startLatencyProxy(source.port, latencyMs) : null;
+    const syncSourcePort = proxy?.port ?? source.port;
+    if (proxy) log(`both syncs reach the source through a proxy adding ${latencyMs} ms each way (${2 * latencyMs} ms per round trip)`);
     let q = await questions(source, target);
     const pt = await timed("pt-table-sync", [
       "--execute",
-      `h=127.0.0.1,P=${source.port},u=root,D=src,t=t`,
+      `h=127.0.0.1,P=${syncSourcePort},u=root,D=src,t=t`,
       `h=127.0.0.1,P=${target.port},u=root,D=pt,t=t`,
     ]);
     const ptQueries = (await questions(source, target)) - q;
@@ -109,8 +118,12 @@ async function main(): Promise<void> {
 
     const env = { ...process.env, SOURCE_DATABASE_URL: formatDsn(source.dsn("src")), TARGET_DATABASE_URL: formatDsn(target.dsn("ours")) };
     q = await questions(source, target);
-    const ours = await timed(RUN_TS[0], [...RUN_TS.slice(1), "scripts/sync.ts", "--json", "--quiet", "--restart", "--state", `${target.datadir}/sync-state.json`], env);
+    const ours = await timed(RUN_TS[0], [...RUN_TS.slice(1), "scripts/sync.ts", "--json", "--quiet", "--restart", "--state", `${target.datadir}/sync-state.json`], {
+      ...env,
+      SOURCE_DATABASE_URL: formatDsn({ ...source.dsn("src"), port: syncSourcePort }),
+    });
     const oursQueries = (await questions(source, target)) - q;
+    await proxy?.close();
     const oursReport = JSON.parse(ours.stdout);
     log(
       `our sync: ${ours.ms} ms (engine ${oursReport.durationMs} ms), exit ${ours.code}, identical ${oursReport.identical}, ` +
@@ -141,6 +154,7 @@ async function main(): Promise<void> {
     log(`start-up of sync.ts --help: ${startup.runbook} ms as the runbook starts it (${RUN_TS.join(" ")}), ${startup.npxTsx} ms with npx tsx`);
     const figures = {
       rows,
+      latencyMs,
       changes: { updated, inserted, deleted },
       loadMs,
       ptTableSync: { ms: pt.ms, queries: ptQueries, rssMb: pt.rssMb, exit: pt.code, resultIdentical: ptIdentical },
