@@ -2,6 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { type RunContext, stepCommandLine } from "./command-line";
 import { hostCommand } from "./hostCommand";
+import { idcHealthArgs } from "./runbook/plan";
 
 /** Docker HEALTHCHECK timings. */
 export interface HealthCheckArgs {
@@ -89,12 +90,7 @@ export class IdcMysql extends pulumi.ComponentResource {
       `${name}-health`,
       {
         connection: { mode: "local" },
-        create: stepCommandLine("idc-health", args.run, [
-          args.restartIfUnhealthy ? "restart" : "check",
-          "--container", args.containerName,
-          "--timeout", args.waitTimeoutSeconds,
-          "--json",
-        ]),
+        create: stepCommandLine("idc-health", args.run, idcHealthArgs(args)),
         environment: { DOCKER_HOST: args.dockerHost, DATABASE_URL: args.databaseUrl },
         triggers: [args.run.runId],
       },

@@ -3,6 +3,7 @@ import type { ConnectionConfig } from "../lib/config";
 import { type UpstreamKind, parseHostPort, renderUpstream } from "../lib/nginx-upstream";
 import { type RunContext, stepCommandLine } from "./command-line";
 import { hostCommand } from "./hostCommand";
+import { switchUpstreamArgs } from "./runbook/plan";
 
 /**
  * NginxUpstreamArgs describe the upstream block and the host whose nginx serves it.
@@ -41,15 +42,7 @@ export class NginxUpstream extends pulumi.ComponentResource {
       `${name}-switch`,
       {
         connection: args.connection,
-        create: stepCommandLine("nginx-upstream", args.run, [
-          "--file", args.file,
-          "--name", args.upstreamName,
-          "--servers", servers.map((s) => `${s.host}:${s.port}`).join(","),
-          "--kind", args.kind,
-          "--test-cmd", args.testCommand,
-          "--reload-cmd", args.reloadCommand,
-          "--json",
-        ]),
+        create: stepCommandLine("nginx-upstream", args.run, switchUpstreamArgs(args, servers)),
         triggers: [this.text, args.run.runId],
       },
       { parent: this, dependsOn: opts?.dependsOn },

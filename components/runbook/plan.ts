@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Endpoint, RollbackConfig } from "../../lib/config";
 import type { Side } from "../../lib/dns-weights";
 import { formatDsn } from "../../lib/dsn";
+import type { UpstreamKind } from "../../lib/nginx-upstream";
 import { STEPS, type StepId } from "../../lib/runbook";
 
 /**
@@ -139,4 +140,28 @@ export function scriptStep(step: StepId, config: RollbackConfig, d: Direction): 
     default:
       return undefined;
   }
+}
+
+/**
+ * switch-upstream.ts's arguments. The NginxUpstream component runs them and the drill runs the
+ * same list, so what the drill rehearses is what `pulumi up` does.
+ */
+export function switchUpstreamArgs(
+  nginx: { readonly file: string; readonly upstreamName: string; readonly kind: UpstreamKind; readonly testCommand: string; readonly reloadCommand: string },
+  servers: readonly { readonly host: string; readonly port: number }[],
+): (string | number)[] {
+  return [
+    "--file", nginx.file,
+    "--name", nginx.upstreamName,
+    "--servers", servers.map((s) => `${s.host}:${s.port}`).join(","),
+    "--kind", nginx.kind,
+    "--test-cmd", nginx.testCommand,
+    "--reload-cmd", nginx.reloadCommand,
+    "--json",
+  ];
+}
+
+/** idc-mysql.ts's arguments, for the IdcMysql component's health command and the drill. */
+export function idcHealthArgs(i: { readonly restartIfUnhealthy: boolean; readonly containerName: string; readonly waitTimeoutSeconds: number }): (string | number)[] {
+  return [i.restartIfUnhealthy ? "restart" : "check", "--container", i.containerName, "--timeout", i.waitTimeoutSeconds, "--json"];
 }

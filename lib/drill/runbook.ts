@@ -1,5 +1,5 @@
 import { scriptOf } from "../../components/command-line";
-import { databaseUrl, directionOf, plannedSteps, scriptStep } from "../../components/runbook/plan";
+import { databaseUrl, directionOf, idcHealthArgs, plannedSteps, scriptStep, switchUpstreamArgs } from "../../components/runbook/plan";
 import type { RollbackConfig } from "../config";
 import { dnsWeights, Side } from "../dns-weights";
 import { parseHostPort, renderUpstream } from "../nginx-upstream";
@@ -16,7 +16,7 @@ import type { View } from "./view";
  * - script steps: the script with the arguments and environment `scriptStep` gives the command
  *   resource (secrets in the environment only), through the same step runner as scripts/step.ts;
  * - nginx-upstream and idc-health: the script their component runs (switch-upstream.ts,
- *   idc-mysql.ts), with the component's arguments;
+ *   idc-mysql.ts), with the arguments plan.ts builds for the component (switchUpstreamArgs, idcHealthArgs);
  * - connection-secret: the component's value (lib/connection-string.ts) written to the drill's
  *   secret file instead of Secrets Manager, then the configured recycle command;
  * - dns-weights: the component's weights computed (lib/dns-weights.ts) and recorded: no Route53 here;
@@ -93,27 +93,14 @@ export async function runRunbook(r: RunbookRun): Promise<RunbookResult> {
       for (const [k, v] of Object.entries(planned.environment)) extraEnv[k] = String(await resolveOutput(v));
       entry = await script(step, planned.args, extraEnv, planned.okCodes);
     } else if (step === "nginx-upstream") {
-      // The arguments components/nginxUpstream.ts gives switch-upstream.ts.
-      entry = await script(
-        step,
-        [
-          "--file", config.nginx.file,
-          "--name", config.nginx.upstreamName,
-          "--servers", servers.map((s) => `${s.host}:${s.port}`).join(","),
-          "--kind", config.nginx.kind,
-          "--test-cmd", config.nginx.testCommand,
-          "--reload-cmd", config.nginx.reloadCommand,
-          "--json",
-        ],
-        {},
-      );
+      entry = await script(step, switchUpstreamArgs(config.nginx, servers), {});
     } else if (step === "idc-health") {
-      // The arguments and environment components/idcMysql.ts gives idc-mysql.ts, plus a 200 ms poll
-      // (the script's default is 1 s: a drill restarts in seconds); `docker` is the drill's shim.
+      // The environment components/idcMysql.ts gives idc-mysql.ts, plus a 200 ms poll (the
+      // script's default is 1 s: a drill restarts in seconds); `docker` is the drill's shim.
       const i = config.idcMysql;
       entry = await script(
         step,
-        [i.restartIfUnhealthy ? "restart" : "check", "--container", i.containerName, "--timeout", i.waitTimeoutSeconds, "--poll-ms", 200, "--json"],
+        [...idcHealthArgs(i), "--poll-ms", 200],
         {
           DOCKER_HOST: i.dockerHost,
           DATABASE_URL: await resolveOutput(databaseUrl(config.idc)),
