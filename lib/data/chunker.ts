@@ -1,6 +1,6 @@
 import type { Connection } from "mysql2/promise";
 import { rows } from "./session";
-import { boundarySql } from "./sql";
+import { boundarySql, keyBoundsSql } from "./sql";
 import type { KeyRange, KeyToken, TablePlan } from "./types";
 import { parseKeyToken } from "./values";
 
@@ -55,6 +55,62 @@ export async function* walk(conn: Connection, plan: TablePlan, range: KeyRange, 
     const to: KeyToken = parseKeyToken(String(next.k));
     yield { from, to };
     from = to;
+  }
+}
+
+/** Whether a table's chunks can be cut by key value instead of by walking the key: one integer column. */
+export function steppable(plan: TablePlan): boolean {
+  return plan.key.columns.length === 1 && plan.key.columns[0].kind === "integer";
+}
+
+/**
+ * Rows per key value, learnt from the chunks compared so far; it sets how many key values
+ * the next chunk spans. Starts at 1 (AUTO_INCREMENT), moves at most 4x per chunk, so a gap
+ * widens the step quickly and a dense stretch narrows it (a range that still holds too many
+ * rows is split by walking, compare.ts).
+ */
+export class KeyDensity {
+  private rowsPerKey = 1;
+
+  get value(): number {
+    return this.rowsPerKey;
+  }
+
+  observe(range: KeyRange, rows: number): void {
+    if (!range.from || !range.to) return;
+    const span = Number(BigInt(range.to[0]) - BigInt(range.from[0]));
+    if (span <= 0) return;
+    const seen = rows / span;
+    this.rowsPerKey = Math.min(this.rowsPerKey * 4, Math.max(this.rowsPerKey / 4, seen, 1e-15));
+  }
+}
+
+/**
+ * Consecutive ranges covering `range` for a single integer key, cut by key value: each spans
+ * about `size()` rows at the density seen so far. No walk: where a keyset walk reads every
+ * row of the source once more just to find boundaries (~0.15 µs a row, on the busier
+ * server), this reads the range's MIN and MAX once. The last range is open-ended, so keys
+ * the other side has beyond the walked side's MAX are covered.
+ */
+export async function* stepByValue(conn: Connection, plan: TablePlan, range: KeyRange, size: () => number, density: KeyDensity): AsyncGenerator<KeyRange> {
+  const [b] = await rows<{ lo: string | null; hi: string | null }>(conn, keyBoundsSql(plan, range));
+  if (b?.lo === null || b?.lo === undefined || b.hi === null) {
+    yield range;
+    return;
+  }
+  const hi = BigInt(b.hi);
+  let at = BigInt(b.lo);
+  let from = range.from;
+  for (;;) {
+    const to = at + BigInt(Math.max(1, Math.round(size() / density.value)));
+    if (to > hi) {
+      yield { from, to: range.to };
+      return;
+    }
+    const token: KeyToken = [to.toString()];
+    yield { from, to: token };
+    from = token;
+    at = to;
   }
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { RollbackError, messageOf } from "../errors";
-import { ChunkSizer, prefetch, walk } from "./chunker";
+import { ChunkSizer, KeyDensity, prefetch, stepByValue, steppable, walk } from "./chunker";
 import { HashedRow, RowDiff, diffRows } from "./row-diff";
 import { Side, rows } from "./session";
 import { CHECKSUM_ROOM, checksumSql, rowHashesSql } from "./sql";
@@ -85,7 +85,9 @@ export class TableComparer {
    * idles while the other finishes a chunk (each connection runs its queue back to back).
    */
   async *chunks(from?: KeyToken): AsyncGenerator<ChunkComparison> {
-    const ranges = prefetch(walk(this.source.walker, this.plan, { from }, () => this.sizer.size));
+    const size = () => this.sizer.size;
+    const density = steppable(this.plan) ? new KeyDensity() : null;
+    const ranges = prefetch(density ? stepByValue(this.source.walker, this.plan, { from }, size, density) : walk(this.source.walker, this.plan, { from }, size));
     let next = await ranges.next();
     let queued: Promise<[Checksum, Checksum]> | undefined;
     while (!next.done) {
@@ -101,6 +103,7 @@ export class TableComparer {
         yield c;
       }
       this.sizer.observe(rowsSeen, Date.now() - started);
+      density?.observe(range, rowsSeen);
     }
     await queued?.catch(() => undefined);
   }

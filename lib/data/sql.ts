@@ -144,6 +144,12 @@ export function boundarySql(plan: TablePlan, range: KeyRange, step: number): str
   );
 }
 
+/** MIN and MAX of a single-column integer key within a range, as text (BIGINT UNSIGNED exceeds JS numbers). */
+export function keyBoundsSql(plan: TablePlan, range: KeyRange): string {
+  const k = ident(plan.key.columns[0].name);
+  return `SELECT CAST(MIN(${k}) AS CHAR) AS lo, CAST(MAX(${k}) AS CHAR) AS hi FROM ${from(plan)} WHERE ${rangePredicate(plan, range)}`;
+}
+
 /** The first few keys of a range (sample keys of a chunk that is entirely missing or extra). */
 export function firstKeysSql(plan: TablePlan, range: KeyRange, limit: number): string {
   return (

@@ -34,6 +34,39 @@ describe("keys and chunks", () => {
     expect({ inserted: s.inserted, updated: s.updated, deleted: s.deleted }).toEqual({ inserted: 50, updated: 30, deleted: 30 });
   });
 
+  it("cuts integer keys by value across gaps, dense stretches, negatives and BIGINT UNSIGNED's top", async () => {
+    // No keyset walk for one integer column (chunker.ts stepByValue): the chunks must still
+    // cover every key either side has, whatever the spacing.
+    await pair.onBoth(
+      "CREATE TABLE spaced (id BIGINT UNSIGNED PRIMARY KEY, v INT)",
+      // A dense run, a sparse run (every 1,000,000th value), and the last values below 2^64.
+      "INSERT INTO spaced SELECT seq, seq FROM seq_1_to_2000",
+      "INSERT INTO spaced SELECT seq * 1000000, seq FROM seq_1_to_300",
+      "INSERT INTO spaced VALUES (18446744073709551613, 1), (18446744073709551615, 2)",
+      "CREATE TABLE signed_key (id INT PRIMARY KEY, v INT)",
+      "INSERT INTO signed_key SELECT CAST(seq AS SIGNED) - 1500, seq FROM seq_1_to_3000",
+    );
+    await pair.onSource(
+      "UPDATE spaced SET v = -v WHERE id % 7 = 0 OR id = 18446744073709551615",
+      "DELETE FROM spaced WHERE id BETWEEN 500 AND 900",
+      "INSERT INTO spaced VALUES (18446744073709551614, 3), (0, 0)",
+      "UPDATE signed_key SET v = 0 WHERE id % 10 = 0",
+    );
+    // Rows only the target has, below the source's first key and above its last.
+    await pair.onTarget("INSERT INTO signed_key VALUES (-100000, 1), (100000, 1)");
+    const v = await pair.verify({ tables: ["spaced", "signed_key"], chunkSize: 200 });
+    const [spaced, signed] = v.tables;
+    expect(spaced.chunks).toBeGreaterThan(10);
+    expect({ missing: spaced.missing, extra: spaced.extra }).toEqual({ missing: 2, extra: 401 });
+    expect({ missing: signed.missing, extra: signed.extra, changed: signed.changed }).toEqual({ missing: 0, extra: 2, changed: 300 });
+    const s = await pair.sync({ tables: ["spaced", "signed_key"], chunkSize: 200, allowShrink: ["spaced"] });
+    expect(s.identical).toBe(true);
+    for (const t of ["spaced", "signed_key"]) {
+      const all = `SELECT CONCAT(id, ':', v) FROM ${t} ORDER BY id`;
+      expect(await pair.column("target", all)).toEqual(await pair.column("source", all));
+    }
+  });
+
   it("treats a key that changed only in case (utf8mb4_general_ci) as the row it is", async () => {
     await pair.onBoth(
       "CREATE TABLE ci_key (code VARCHAR(10) COLLATE utf8mb4_general_ci PRIMARY KEY, v INT)",

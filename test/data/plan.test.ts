@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { KeyDensity } from "../../lib/data/chunker";
 import { checksumFromRow, checksumOfHashes } from "../../lib/data/compare";
 import { CHECKSUM_ROOM } from "../../lib/data/sql";
 import { chooseKey, planTable } from "../../lib/data/plan";
@@ -124,6 +125,21 @@ describe("data engine decisions", () => {
     expect(checksumOfHashes([["1", "ffffffffffffffff"], ["2", "0000000000000001"]])).toEqual({ n: 2, x: "455549318ab60688d047e1076a2fb0529660b0cc" });
     expect(checksumOfHashes([["2", "0000000000000001"], ["1", "ffffffffffffffff"]]).x).not.toBe(checksumOfHashes([["1", "ffffffffffffffff"], ["2", "0000000000000001"]]).x);
     expect(checksumOfHashes([])).toEqual({ n: 0, x: "" });
+  });
+
+  it("learns rows per key value from compared chunks, at most 4x per chunk", () => {
+    const d = new KeyDensity();
+    expect(d.value).toBe(1);
+    d.observe({ from: ["0"], to: ["1000"] }, 0); // a gap: widen, but only 4x
+    expect(d.value).toBe(0.25);
+    d.observe({ from: ["1000"], to: ["5000"] }, 1000); // exactly what was seen
+    expect(d.value).toBe(0.25);
+    d.observe({ from: ["5000"], to: ["6000"] }, 100000); // a dense stretch: narrow, 4x
+    expect(d.value).toBe(1);
+    d.observe({ from: undefined, to: ["10"] }, 5); // an open range says nothing about density
+    expect(d.value).toBe(1);
+    d.observe({ from: ["18446744073709551000"], to: ["18446744073709551615"] }, 615); // BIGINT UNSIGNED
+    expect(d.value).toBe(1);
   });
 
   it("treats a checksum over more rows than GROUP_CONCAT holds as unknown, never equal", () => {
