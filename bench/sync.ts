@@ -72,6 +72,11 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env
   });
 }
 
+/** Runs one of our scripts the way the runbook starts it (components/command-line.ts RUN_TS). */
+function runOurs(script: string, args: string[], env: NodeJS.ProcessEnv): ReturnType<typeof timed> {
+  return timed(RUN_TS[0], [...RUN_TS.slice(1), script, ...args], env);
+}
+
 /** Best of three start-ups of `sync.ts --help`: what the launcher costs before the first query. */
 async function startupMs(cmd: string, args: string[]): Promise<number> {
   let best = Infinity;
@@ -118,25 +123,25 @@ async function main(): Promise<void> {
 
     const env = { ...process.env, SOURCE_DATABASE_URL: formatDsn(source.dsn("src")), TARGET_DATABASE_URL: formatDsn(target.dsn("ours")) };
     q = await questions(source, target);
-    const ours = await timed(RUN_TS[0], [...RUN_TS.slice(1), "scripts/sync.ts", "--json", "--quiet", "--restart", "--state", `${target.datadir}/sync-state.json`], {
+    const sync = await runOurs("scripts/sync.ts", ["--json", "--quiet", "--restart", "--state", `${target.datadir}/sync-state.json`], {
       ...env,
       SOURCE_DATABASE_URL: formatDsn({ ...source.dsn("src"), port: syncSourcePort }),
     });
     const oursQueries = (await questions(source, target)) - q;
     await proxy?.close();
-    const oursReport = JSON.parse(ours.stdout);
+    const oursReport = JSON.parse(sync.stdout);
     log(
-      `our sync: ${ours.ms} ms (engine ${oursReport.durationMs} ms), exit ${ours.code}, identical ${oursReport.identical}, ` +
-        `${oursReport.inserted} inserted / ${oursReport.updated} updated / ${oursReport.deleted} deleted, ${oursQueries} queries, peak RSS ${ours.rssMb} MB`,
+      `our sync: ${sync.ms} ms (engine ${oursReport.durationMs} ms), exit ${sync.code}, identical ${oursReport.identical}, ` +
+        `${oursReport.inserted} inserted / ${oursReport.updated} updated / ${oursReport.deleted} deleted, ${oursQueries} queries, peak RSS ${sync.rssMb} MB`,
     );
 
     // pt.t must now equal src.t too, or the comparison is meaningless.
-    const ptCheck = await timed(RUN_TS[0], [...RUN_TS.slice(1), "scripts/verify.ts", "--json", "--quiet"], { ...env, TARGET_DATABASE_URL: formatDsn(target.dsn("pt")) });
+    const ptCheck = await runOurs("scripts/verify.ts", ["--json", "--quiet"], { ...env, TARGET_DATABASE_URL: formatDsn(target.dsn("pt")) });
     const ptIdentical = JSON.parse(ptCheck.stdout).identical;
     log(`pt.t equals src.t after pt-table-sync: ${ptIdentical}`);
 
     q = await questions(source, target);
-    const verify = await timed(RUN_TS[0], [...RUN_TS.slice(1), "scripts/verify.ts", "--json", "--quiet"], env);
+    const verify = await runOurs("scripts/verify.ts", ["--json", "--quiet"], env);
     const verifyQueries = (await questions(source, target)) - q;
     const verifyReport = JSON.parse(verify.stdout);
     t = Date.now();
@@ -158,8 +163,8 @@ async function main(): Promise<void> {
       changes: { updated, inserted, deleted },
       loadMs,
       ptTableSync: { ms: pt.ms, queries: ptQueries, rssMb: pt.rssMb, exit: pt.code, resultIdentical: ptIdentical },
-      sync: { ms: ours.ms, engineMs: oursReport.durationMs, queries: oursQueries, rssMb: ours.rssMb, identical: oursReport.identical },
-      syncSpeedup: Math.round((pt.ms / ours.ms) * 10) / 10,
+      sync: { ms: sync.ms, engineMs: oursReport.durationMs, queries: oursQueries, rssMb: sync.rssMb, identical: oursReport.identical },
+      syncSpeedup: Math.round((pt.ms / sync.ms) * 10) / 10,
       syncSpeedupEngine: Math.round((pt.ms / oursReport.durationMs) * 10) / 10,
       verify: { ms: verify.ms, engineMs: verifyReport.durationMs, queries: verifyQueries, rssMb: verify.rssMb, identical: verifyReport.identical },
       checksumTable: { parallelMs: checksumParallel, sequentialMs: checksumSequential },

@@ -94,7 +94,7 @@ export class KeyDensity {
  */
 export async function* stepByValue(conn: Connection, plan: TablePlan, range: KeyRange, size: () => number, density: KeyDensity): AsyncGenerator<KeyRange> {
   const [b] = await rows<{ lo: string | null; hi: string | null }>(conn, keyBoundsSql(plan, range));
-  if (b?.lo === null || b?.lo === undefined || b.hi === null) {
+  if (!b || b.lo === null || b.hi === null) {
     yield range;
     return;
   }
