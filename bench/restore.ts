@@ -21,7 +21,7 @@ import { createConnection, format } from "mysql2";
 import type { RowDataPacket } from "mysql2/promise";
 import { numberFlag, parseCli } from "../lib/cli";
 import { ident } from "../lib/mysql";
-import { LocalServer, startLocalServer } from "../lib/sandbox/mariadb";
+import { LocalServer, startLocalServer } from "../lib/sandbox/server";
 import { createBackup, restoreBackup } from "../lib/backup";
 import { DUMP_FLAGS } from "../lib/backup/create";
 

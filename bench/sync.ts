@@ -20,7 +20,7 @@ import { RUN_TS } from "../components/command-line";
 import { parseCli, numberFlag } from "../lib/cli";
 import { formatDsn } from "../lib/dsn";
 import { startLatencyProxy } from "../lib/sandbox/latency-proxy";
-import { LocalServer, startLocalServer } from "../lib/sandbox/mariadb";
+import { LocalServer, startLocalServer } from "../lib/sandbox/server";
 
 const run = promisify(execFile);
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(mariadb-server mariadb-client nginx-light libnginx-mod-stream percona-toolkit)
+packages=(mariadb-server mariadb-client nginx-light libnginx-mod-stream percona-toolkit debootstrap openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,6 +20,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: run as root, or: sudo apt-get install -y ${missing[*]}" >&2
     exit 1
   fi
+fi
+
+# Oracle MySQL 9.7 from Debian sid in a cached chroot (tests and `drill --flavor mysql` use it).
+if [ "$(id -u)" = 0 ]; then
+  bash scripts/setup-mysql.sh >/dev/null
+else
+  bash scripts/setup-mysql.sh >/dev/null 2>&1 || echo "setup: MySQL is not prepared (needs root once); tests run with ROLLBACK_TEST_FLAVORS=mariadb" >&2
 fi
 
 # The drill and tests start their own throw-away servers; nothing else needs to run.

@@ -1,7 +1,7 @@
 import { chmod, writeFile } from "node:fs/promises";
 import { createServer, Server } from "node:http";
 import { join } from "node:path";
-import type { LocalServer } from "../sandbox/mariadb";
+import type { LocalServer } from "../sandbox/server";
 
 /**
  * No docker engine exists on the drill's machine, so the IDC "container" is the IDC sandbox

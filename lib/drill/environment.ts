@@ -7,7 +7,7 @@ import { ConnectionExtras, ConnectionFormat, connectionValue } from "../connecti
 import type { Side } from "../dns-weights";
 import { formatDsn } from "../dsn";
 import { renderUpstream } from "../nginx-upstream";
-import { LocalServer, startLocalServer } from "../sandbox/mariadb";
+import { LocalServer, startLocalServer } from "../sandbox/server";
 import { freePort } from "../sandbox/free-port";
 import { NginxSandbox, startNginx } from "../sandbox/nginx";
 import { RollbackError } from "../errors";

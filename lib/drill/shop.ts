@@ -1,5 +1,5 @@
 import type { PerfQuery } from "../perf";
-import type { LocalServer } from "../sandbox/mariadb";
+import type { LocalServer } from "../sandbox/server";
 import { Progress } from "../progress";
 
 /**

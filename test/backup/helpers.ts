@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { RowDataPacket } from "mysql2/promise";
 import { connect, ident } from "../../lib/mysql";
-import { LocalServer, LocalServerOptions, startLocalServer } from "../../lib/sandbox/mariadb";
+import { LocalServer, LocalServerOptions, startLocalServer } from "../../lib/sandbox/server";
 import { captureTarget } from "../../lib/backup/swap";
 import { MANIFEST, Manifest, writeManifest } from "../../lib/backup/manifest";
 

@@ -8,7 +8,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatDsn } from "../../lib/dsn";
 import { RollbackError } from "../../lib/errors";
-import type { LocalServer } from "../../lib/sandbox/mariadb";
+import type { LocalServer } from "../../lib/sandbox/server";
 import { createBackup, restoreBackup, verifyBackups } from "../../lib/backup";
 import { DUMP_FLAGS } from "../../lib/backup/create";
 import { backupCli, fingerprint, rehash, rewriteManifest, rowsOf, sha256sum, startServers } from "./helpers";

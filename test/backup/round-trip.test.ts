@@ -7,7 +7,7 @@ import type { RowDataPacket } from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatDsn } from "../../lib/dsn";
 import { connect } from "../../lib/mysql";
-import type { LocalServer } from "../../lib/sandbox/mariadb";
+import type { LocalServer } from "../../lib/sandbox/server";
 import { createBackup, restoreBackup, verifyBackups } from "../../lib/backup";
 import { DUMP_FLAGS } from "../../lib/backup/create";
 import { Manifest } from "../../lib/backup/manifest";

@@ -4,7 +4,7 @@ import { syncDatabases, verifyDatabases } from "../../lib/data";
 import type { SyncOptions } from "../../lib/data/sync";
 import type { VerifyOptions } from "../../lib/data/verify";
 import { connect } from "../../lib/mysql";
-import { LocalServer, LocalServerOptions, startLocalServer } from "../../lib/sandbox/mariadb";
+import { LocalServer, LocalServerOptions, SandboxFlavor, startLocalServer } from "../../lib/sandbox/server";
 
 /**
  * Two throw-away servers per test file: the source in UTC (RDS), the target in KST (IDC),
@@ -40,10 +40,18 @@ async function start(opts: LocalServerOptions): Promise<LocalServer> {
   }
 }
 
-export async function startPair(name: string, extraArgs: { source?: string[]; target?: string[] } = {}): Promise<Pair> {
+export interface PairOptions {
+  readonly source?: string[];
+  readonly target?: string[];
+  /** Both servers' flavour (default ROLLBACK_FLAVOR, else MariaDB); `testFlavors()` lists what a suite runs on. */
+  readonly flavor?: SandboxFlavor;
+}
+
+export async function startPair(name: string, extraArgs: PairOptions = {}): Promise<Pair> {
   const common = ["--innodb-stats-auto-recalc=OFF"];
-  const source = await start({ name: `${name}-source`, bufferPoolMb: 64, args: [...common, ...(extraArgs.source ?? [])] });
-  const target = await start({ name: `${name}-target`, timeZone: "+09:00", bufferPoolMb: 64, args: [...common, ...(extraArgs.target ?? [])] }).catch(
+  const flavor = extraArgs.flavor;
+  const source = await start({ name: `${name}-source`, flavor, bufferPoolMb: 64, args: [...common, ...(extraArgs.source ?? [])] });
+  const target = await start({ name: `${name}-target`, flavor, timeZone: "+09:00", bufferPoolMb: 64, args: [...common, ...(extraArgs.target ?? [])] }).catch(
     async (e) => {
       await source.stop();
       throw e;

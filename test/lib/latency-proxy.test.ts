@@ -2,7 +2,7 @@ import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "../../lib/mysql";
 import { LatencyProxy, startLatencyProxy } from "../../lib/sandbox/latency-proxy";
-import { LocalServer, startLocalServer } from "../../lib/sandbox/mariadb";
+import { LocalServer, startLocalServer } from "../../lib/sandbox/server";
 
 // The benchmark's stand-in for the VPN to AWS: it must add the delay and change nothing else.
 describe("latency proxy", () => {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalServer, startLocalServer } from "../../lib/sandbox/mariadb";
+import { LocalServer, startLocalServer } from "../../lib/sandbox/server";
 import { readTimeline } from "../../lib/timeline";
 
 const exec = promisify(execFile);

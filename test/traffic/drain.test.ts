@@ -1,7 +1,7 @@
 import type { Connection } from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "../../lib/mysql";
-import { LocalServer, startLocalServer } from "../../lib/sandbox/mariadb";
+import { LocalServer, startLocalServer } from "../../lib/sandbox/server";
 import { Session, drain, findBlockers, statementPrefix } from "../../lib/traffic/drain";
 import { runScript } from "./support";
 

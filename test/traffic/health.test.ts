@@ -2,7 +2,7 @@ import { createServer, Server } from "node:http";
 import { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../lib/sandbox/free-port";
-import { LocalServer, startLocalServer } from "../../lib/sandbox/mariadb";
+import { LocalServer, startLocalServer } from "../../lib/sandbox/server";
 import { runHealth } from "../../lib/traffic/health";
 import { runScript } from "./support";
 

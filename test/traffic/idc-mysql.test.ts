@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { freePort } from "../../lib/sandbox/free-port";
-import { LocalServer, startLocalServer } from "../../lib/sandbox/mariadb";
+import { LocalServer, startLocalServer } from "../../lib/sandbox/server";
 import { ContainerState, parseContainerName, stateOf } from "../../lib/traffic/docker";
 import { decideAction, restartIdcMysql } from "../../lib/traffic/idc-mysql";
 import { runScript } from "./support";

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "../../lib/mysql";
 import { freePort } from "../../lib/sandbox/free-port";
-import { LocalServer, startLocalServer } from "../../lib/sandbox/mariadb";
+import { LocalServer, startLocalServer } from "../../lib/sandbox/server";
 import { NginxSandbox, startNginx } from "../../lib/sandbox/nginx";
 import { switchUpstream } from "../../lib/traffic/switch-upstream";
 import { runScript } from "./support";

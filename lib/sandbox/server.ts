@@ -1,21 +1,24 @@
-import { spawn, ChildProcess, execFile } from "node:child_process";
+import { spawn, ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import type { Connection } from "mysql2/promise";
 import { Dsn, formatDsn } from "../dsn";
 import { connect } from "../mysql";
 import { freePort } from "./free-port";
+import { SandboxFlavor, serverBinaries } from "./binaries";
 
-const run = promisify(execFile);
+export type { SandboxFlavor } from "./binaries";
 
 /**
- * A throw-away MariaDB server from the machine's own binaries: its own datadir under
- * the temp dir, its own port on 127.0.0.1, root without a password. Tests, benchmarks
- * and the drill use it to stand in for IDC and AWS on one machine.
+ * A throw-away MySQL-family server — the machine's MariaDB, or Oracle MySQL from the sid
+ * chroot that scripts/setup-mysql.sh prepares — with its own datadir under the temp dir,
+ * its own port on 127.0.0.1, root without a password. Tests, benchmarks and the drill use
+ * it to stand in for IDC and AWS on one machine.
  */
 export interface LocalServerOptions {
+  /** Which server: "mariadb" (default, or ROLLBACK_FLAVOR) or "mysql". */
+  readonly flavor?: SandboxFlavor;
   /** Server time zone, e.g. "+09:00" for a KST IDC. Default "+00:00". */
   readonly timeZone?: string;
   /** Label for logs and the datadir name. */
@@ -27,6 +30,7 @@ export interface LocalServerOptions {
 
 export interface LocalServer {
   readonly name: string;
+  readonly flavor: SandboxFlavor;
   readonly port: number;
   readonly datadir: string;
   readonly pid: number;
@@ -45,11 +49,10 @@ export interface LocalServer {
   start(): Promise<void>;
 }
 
-const MARIADBD = process.env.MARIADBD ?? "/usr/sbin/mariadbd";
-const INSTALL_DB = process.env.MARIADB_INSTALL_DB ?? "mariadb-install-db";
-
 export async function startLocalServer(opts: LocalServerOptions = {}): Promise<LocalServer> {
-  const name = opts.name ?? "mariadb";
+  const flavor = opts.flavor ?? defaultFlavor();
+  const bin = serverBinaries(flavor);
+  const name = opts.name ?? flavor;
   const datadir = await mkdtemp(join(tmpdir(), `rollback-${name}-`));
   // A private tmpdir per server: two installs sharing /tmp delete each other's temporary
   // tables ("Could not remove temporary table '/tmp/#sql-temptable-…'") when started at once.
@@ -57,14 +60,7 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
   await mkdir(tmp);
   const removeDirs = () => Promise.all([rm(datadir, { recursive: true, force: true }), rm(tmp, { recursive: true, force: true })]);
   try {
-    await run(INSTALL_DB, [
-      "--no-defaults",
-      `--datadir=${datadir}`,
-      `--tmpdir=${tmp}`,
-      "--auth-root-authentication-method=normal",
-      "--skip-test-db",
-      "--user=root",
-    ]);
+    await bin.initialize(datadir, tmp);
   } catch (e) {
     await removeDirs();
     throw e;
@@ -73,7 +69,7 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
   let child: ChildProcess | undefined;
 
   const args = [
-    "--no-defaults",
+    ...bin.serverArgs(tmp),
     `--datadir=${datadir}`,
     `--tmpdir=${tmp}`,
     `--port=${port}`,
@@ -84,7 +80,6 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
     "--user=root",
     `--default-time-zone=${opts.timeZone ?? "+00:00"}`,
     `--innodb-buffer-pool-size=${opts.bufferPoolMb ?? 256}M`,
-    "--innodb-log-file-size=256M",
     "--innodb-flush-log-at-trx-commit=2",
     "--max-allowed-packet=256M",
     "--max-connections=500",
@@ -104,7 +99,7 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
         return;
       } catch (e) {
         if (child?.exitCode !== null && child?.exitCode !== undefined) {
-          throw new Error(`${name}: mariadbd exited with ${child.exitCode}; see ${join(datadir, "error.log")}`);
+          throw new Error(`${name}: ${bin.label} exited with ${child.exitCode}; see ${join(datadir, "error.log")}`);
         }
         if (Date.now() > deadline) throw e;
         await new Promise((r) => setTimeout(r, 100));
@@ -113,7 +108,7 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
   }
 
   async function start(): Promise<void> {
-    child = spawn(MARIADBD, args, { stdio: "ignore", detached: false });
+    child = spawn(bin.server.command, [...bin.server.args, ...args], { stdio: "ignore", detached: false });
     await waitUntilUp();
   }
 
@@ -149,6 +144,7 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
 
   const server: LocalServer = {
     name,
+    flavor,
     port,
     datadir,
     get pid() {
@@ -173,4 +169,21 @@ export async function startLocalServer(opts: LocalServerOptions = {}): Promise<L
     start,
   };
   return server;
+}
+
+/** The flavour a test or the drill gets when it does not ask: ROLLBACK_FLAVOR, else MariaDB. */
+export function defaultFlavor(env: NodeJS.ProcessEnv = process.env): SandboxFlavor {
+  const f = env.ROLLBACK_FLAVOR ?? "mariadb";
+  if (f !== "mariadb" && f !== "mysql") throw new Error(`ROLLBACK_FLAVOR must be mariadb or mysql (got ${f})`);
+  return f;
+}
+
+/**
+ * The flavours a test suite runs on: both, unless ROLLBACK_TEST_FLAVORS narrows them
+ * (e.g. "mariadb" on a machine where scripts/setup-mysql.sh cannot run). CI runs both.
+ */
+export function testFlavors(env: NodeJS.ProcessEnv = process.env): SandboxFlavor[] {
+  const list = (env.ROLLBACK_TEST_FLAVORS ?? "mariadb,mysql").split(",").map((s) => s.trim()).filter(Boolean);
+  for (const f of list) if (f !== "mariadb" && f !== "mysql") throw new Error(`ROLLBACK_TEST_FLAVORS: unknown flavour ${f}`);
+  return list as SandboxFlavor[];
 }
