@@ -1,11 +1,92 @@
 /**
+ * Every error code the tools emit: stable, machine-readable, and listed here so the compiler
+ * catches a typo and a reader sees the whole vocabulary at once. Add new codes here.
+ */
+export type ErrorCode =
+  | "ABORTED"
+  | "ARGS_INVALID"
+  | "ARGS_MISSING"
+  | "BACKUP_EXISTS"
+  | "BACKUP_FILE_BAD"
+  | "BACKUP_FILE_CHANGED"
+  | "BACKUP_INCOMPLETE"
+  | "BACKUP_INVALID"
+  | "COLUMN_UNSUPPORTED"
+  | "COMMAND_INVALID"
+  | "COMMAND_SPAWN"
+  | "CONFIG_INVALID"
+  | "CONTAINER_NOT_FOUND"
+  | "DB_CONNECT"
+  | "DB_MISSING"
+  | "DB_QUERY"
+  | "DNS_WEIGHTS_INVALID"
+  | "DOCKER_OUTPUT"
+  | "DOCKER_RESTART"
+  | "DOCKER_UNAVAILABLE"
+  | "DOCKER_UNPAUSE"
+  | "DRILL_FAULT"
+  | "DRILL_STEP"
+  | "DSN_INVALID"
+  | "DSN_MISSING"
+  | "ENV_INVALID"
+  | "FILE_LOCKED"
+  | "FILE_UNPARSEABLE"
+  | "FILE_UNREADABLE"
+  | "FILE_UNWRITABLE"
+  | "HOSTPORT_INVALID"
+  | "KEY_UNSUPPORTED"
+  | "PERF_QUERIES_INVALID"
+  | "PERF_QUERY_FAILED"
+  | "PERF_QUERY_NOT_READ_ONLY"
+  | "PRIVILEGE_MISSING"
+  | "RDS_AURORA"
+  | "RDS_HAS_REPLICAS"
+  | "RDS_INVALID_STATE"
+  | "RDS_NOT_FOUND"
+  | "RDS_NO_CAPACITY"
+  | "RDS_SNAPSHOT_EXISTS"
+  | "RDS_TIMEOUT"
+  | "RDS_UNEXPECTED_STATE"
+  | "REFUSED"
+  | "REPLICA_NOT_CONFIGURED"
+  | "REPLICA_RUNNING"
+  | "RESTORE_BUSY"
+  | "RESTORE_CHECK_FAILED"
+  | "RESTORE_CROSS_DATABASE"
+  | "RESTORE_PRIVILEGES"
+  | "RESTORE_UNDO_FAILED"
+  | "ROW_TOO_LARGE"
+  | "SCHEMA_UNSAFE"
+  | "SECRET_INVALID"
+  | "SHRINK_REFUSED"
+  | "STABILITY_UNKNOWN"
+  | "STATE_INVALID"
+  | "STATE_MISMATCH"
+  | "STEP_UNKNOWN"
+  | "SYNC_WRITE"
+  | "TABLE_MISSING"
+  | "TABLE_NO_KEY"
+  | "TABLE_UNKNOWN"
+  | "TARGET_TRIGGERS"
+  | "THRESHOLDS_INVALID"
+  | "TIMELINE_INVALID"
+  | "TIMELINE_MISSING"
+  | "TOOLS_MISSING"
+  | "TOOL_FAILED"
+  | "TOOL_MISSING"
+  | "UNEXPECTED"
+  | "UPSTREAM_DUPLICATE"
+  | "UPSTREAM_INVALID"
+  | "VALUE_INVALID";
+
+/**
  * Errors are values: a stable code, the thing that is wrong, and what to do about it.
  * Scripts print `message` and exit 2; reports carry `code` and `subject` as data.
  */
 export class RollbackError extends Error {
   constructor(
     /** Stable machine-readable code, e.g. `CONFIG_INVALID`, `TABLE_NO_KEY`. */
-    readonly code: string,
+    readonly code: ErrorCode,
     /** The offending key, file, table or host, exactly as the user wrote it. */
     readonly subject: string,
     /** What is wrong. */
@@ -23,7 +104,7 @@ export class RollbackError extends Error {
 }
 
 /** The one-line form of an error: `CODE: subject: problem (hint)`. */
-export function formatError(code: string, subject: string, problem: string, hint?: string): string {
+export function formatError(code: ErrorCode | string, subject: string, problem: string, hint?: string): string {
   return `${code}: ${subject}: ${problem}${hint ? ` (${hint})` : ""}`;
 }
 

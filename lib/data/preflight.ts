@@ -1,4 +1,4 @@
-import { RollbackError } from "../errors";
+import { ErrorCode, RollbackError } from "../errors";
 import { chooseKey, isKeyChoice, planTable } from "./plan";
 import { SchemaDiff, diffSchemas } from "./schema-diff";
 import type { TablePlan, TableSchema } from "./types";
@@ -41,7 +41,7 @@ export function selectTables(all: readonly string[], tables?: readonly string[],
 }
 
 interface Problem {
-  code: string;
+  code: ErrorCode;
   table: string;
   problem: string;
   hint: string;
