@@ -21,10 +21,21 @@ export function loadConfig(): RollbackConfig {
     const text = cfg.get(key);
     if (text !== undefined) raw[key] = key === "target" ? text : parseObject(key, text);
   }
-  const unknown = Object.keys(pulumi.runtime.allConfig())
-    .filter((k) => k.startsWith(`${NAMESPACE}:`))
-    .map((k) => k.slice(NAMESPACE.length + 1))
-    .filter((k) => !(CONFIG_KEYS as string[]).includes(k));
+  // The namespace's other keys (not declared by this project): parseConfig refuses the first.
+  for (const k of Object.keys(pulumi.runtime.allConfig()).filter((k) => k.startsWith(`${NAMESPACE}:`))) {
+    const key = k.slice(NAMESPACE.length + 1);
+    if (!(key in raw)) raw[key] = undefined;
+  }
+  return parseConfig(raw, new pulumi.Config("aws").get("region"));
+}
+
+/**
+ * Validates the `rollback:*` values (key without namespace -> value) together; `awsRegion` is
+ * `aws:region`. The Pulumi program (loadConfig) and scripts/preflight.ts --stack (which reads
+ * the stack file without an engine) both call it, so both refuse the same config the same way.
+ */
+export function parseConfig(raw: Readonly<Record<string, unknown>>, awsRegion: string | undefined): RollbackConfig {
+  const unknown = Object.keys(raw).filter((k) => !(CONFIG_KEYS as string[]).includes(k));
   if (unknown.length > 0) {
     throw new RollbackError("CONFIG_INVALID", `${NAMESPACE}:${unknown[0]}`, "is not a key of this project", `known keys: ${CONFIG_KEYS.join(", ")}`);
   }
@@ -34,7 +45,7 @@ export function loadConfig(): RollbackConfig {
   const config = parsed.data;
 
   // The RDS API is regional; the instance lives where the AWS provider points unless told otherwise.
-  const region = config.rds.region ?? new pulumi.Config("aws").get("region");
+  const region = config.rds.region ?? awsRegion;
   if (!region) {
     throw new RollbackError("CONFIG_INVALID", `${NAMESPACE}:rds.region`, "is required when aws:region is not set", "pulumi config set --path rds.region ap-northeast-2");
   }
