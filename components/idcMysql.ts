@@ -2,7 +2,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { type RunContext, stepCommandLine } from "./command-line";
 import { hostCommand } from "./hostCommand";
-import { idcHealthArgs } from "./runbook/plan";
+import { idcHealthArgs, idcHealthEnvironment } from "./runbook/plan";
 
 /** Docker HEALTHCHECK timings. */
 export interface HealthCheckArgs {
@@ -91,7 +91,7 @@ export class IdcMysql extends pulumi.ComponentResource {
       {
         connection: { mode: "local" },
         create: stepCommandLine("idc-health", args.run, idcHealthArgs(args)),
-        environment: { DOCKER_HOST: args.dockerHost, DATABASE_URL: args.databaseUrl },
+        environment: idcHealthEnvironment(args),
         triggers: [args.run.runId],
       },
       container ? { parent: this, dependsOn: [container] } : gate,

@@ -4,10 +4,16 @@ import type { Side } from "../../lib/dns-weights";
 import { formatDsn } from "../../lib/dsn";
 import type { UpstreamKind } from "../../lib/nginx-upstream";
 import { STEPS, type StepId } from "../../lib/runbook";
+import type { ConnectionSecretArgs } from "../connectionSecret";
+import type { DnsWeightsArgs } from "../dnsWeights";
+import type { IdcMysqlArgs } from "../idcMysql";
+import type { NginxUpstreamArgs } from "../nginxUpstream";
+import type { DesiredState, RdsPowerArgs } from "../rdsPower";
 
 /**
- * What each runbook step runs, as pure functions of config and direction. The Runbook
- * component turns these into command resources; tests read them without Pulumi.
+ * What each runbook step does, as pure functions of config and direction (STEP_PLANS). The
+ * Runbook component turns the plans into resources and the drill runs them; tests read them
+ * without Pulumi.
  */
 
 /** The side the stack makes live (`target`) and the side it leaves (`source`). */
@@ -53,14 +59,41 @@ export function databaseUrl(e: Endpoint): pulumi.Output<string> {
   return pulumi.secret(e.password.apply((password) => formatDsn({ host: e.host, port: e.port, user: e.user, database: e.database, password })));
 }
 
-/** A step run by a plain command resource of the Runbook (not by a traffic component). */
-export interface ScriptStep {
+/**
+ * What one step does, as data: the one table below (STEP_PLANS) maps every step id to it, the
+ * Runbook component turns it into resources and the drill (lib/drill/runbook.ts) runs it. Each
+ * consumer handles every `kind` (see `dispatch`), so a new kind or a new step cannot be
+ * forgotten by one of them.
+ */
+export type StepPlan =
+  | CommandPlan
+  | { readonly kind: "nginx-upstream"; readonly args: Omit<NginxUpstreamArgs, "run"> }
+  | { readonly kind: "idc-health"; readonly args: Omit<IdcMysqlArgs, "run"> }
+  | { readonly kind: "connection-secret"; readonly args: Omit<ConnectionSecretArgs, "runId"> }
+  | { readonly kind: "dns-weights"; readonly args: DnsWeightsArgs }
+  | { readonly kind: "rds-power"; readonly args: RdsPowerArgs }
+  /** The run's report: the Runbook runs scripts/report.ts unwrapped, after every traffic step (reportCommandLine). */
+  | { readonly kind: "report" };
+
+export type StepKind = StepPlan["kind"];
+
+/** A step run by a plain command resource of the Runbook (scripts/step.ts around the step's script). */
+export interface CommandPlan {
+  readonly kind: "command";
   /** `runner`: the Pulumi runner; `nginx`: the nginx host (local or SSH, per config). */
   readonly where: "runner" | "nginx";
   readonly args: readonly (string | number)[];
   readonly environment: Record<string, pulumi.Input<string>>;
   /** Exit codes that count as success (step.ts --ok-codes). */
   readonly okCodes?: readonly number[];
+}
+
+/** One handler per kind of `P`: what the Runbook and the drill each supply. */
+export type Handlers<P extends StepPlan, R> = { readonly [K in P["kind"]]: (plan: Extract<P, { kind: K }>) => R };
+
+/** Calls the handler of the plan's kind. */
+export function dispatch<P extends StepPlan, R>(plan: P, handlers: Handlers<P, R>): R {
+  return (handlers[plan.kind as P["kind"]] as (p: P) => R)(plan);
 }
 
 /** The environment of the data steps: which database is read (source) and which is written (target). */
@@ -98,48 +131,101 @@ function healthFlags(config: RollbackConfig): (string | number)[] {
   ];
 }
 
+const command = (where: CommandPlan["where"], args: CommandPlan["args"], environment: CommandPlan["environment"] = {}, okCodes?: readonly number[]): CommandPlan => ({
+  kind: "command",
+  where,
+  args,
+  environment,
+  ...(okCodes ? { okCodes } : {}),
+});
+
+/** The state RDS is put in: stopped (with a final snapshot) by the rollback, available for the cutover. */
+export function rdsDesiredState(target: Side): DesiredState {
+  return target === "idc" ? "stopped" : "available";
+}
+
 /**
- * The arguments and environment of a step run by a plain command of the Runbook, or undefined
- * for the steps a component performs (connection-secret, nginx-upstream, dns-weights, rds-power,
- * idc-health) and for `report`, which the Runbook runs unwrapped (it reads the timeline the
- * other steps write; see reportCommandLine).
+ * The step → plan table: what each runbook step does, as a pure function of the validated
+ * config and the direction. A `Record` over StepId, so a step added to lib/runbook.ts without
+ * an entry here does not compile.
  */
-export function scriptStep(step: StepId, config: RollbackConfig, d: Direction): ScriptStep | undefined {
-  const flag = config.nginx.maintenanceFlag;
-  switch (step) {
-    case "maintenance-on":
-      return { where: "nginx", args: ["on", "--flag", flag, "--reason", `${d.target === "idc" ? "rollback" : "cutover"} to ${d.target}`, "--json"], environment: {} };
-    case "drain":
-      return {
-        where: "runner",
-        args: ["--timeout", config.runbook.drainTimeoutSeconds, ...(config.runbook.drainKill ? ["--kill"] : []), "--json"],
-        // In-flight transactions run on the side being left.
-        environment: { DATABASE_URL: databaseUrl(config[d.source]) },
-      };
-    case "backup-check":
-      return {
-        where: "runner",
-        args: ["verify", ...config.runbook.backupPaths, "--max-age-hours", config.runbook.backupMaxAgeHours, ...(config.runbook.tables ? ["--tables", config.runbook.tables.join(",")] : []), "--json"],
-        environment: {},
-      };
-    case "diff":
-      // Differences are expected before the sync (exit 1); only an error (2) stops the run.
-      return { where: "runner", args: [...tableFlags(config), "--json"], environment: sourceAndTarget(config, d), okCodes: [0, 1] };
-    case "sync":
-      return { where: "runner", args: [...tableFlags(config), ...shrinkFlags(config), "--json"], environment: sourceAndTarget(config, d) };
-    case "verify":
-      return {
-        where: "runner",
-        args: [...tableFlags(config), ...(config.runbook.chunkSize ? ["--chunk-size", config.runbook.chunkSize] : []), "--json"],
-        environment: sourceAndTarget(config, d),
-      };
-    case "health":
-      return { where: "runner", args: healthFlags(config), environment: { DATABASE_URL: databaseUrl(config[d.target]) } };
-    case "maintenance-off":
-      return { where: "nginx", args: ["off", "--flag", flag, "--json"], environment: {} };
-    default:
-      return undefined;
-  }
+export const STEP_PLANS: Readonly<Record<StepId, (config: RollbackConfig, d: Direction) => StepPlan>> = {
+  "maintenance-on": (c, d) => command("nginx", ["on", "--flag", c.nginx.maintenanceFlag, "--reason", `${d.target === "idc" ? "rollback" : "cutover"} to ${d.target}`, "--json"]),
+  // In-flight transactions run on the side being left.
+  drain: (c, d) =>
+    command("runner", ["--timeout", c.runbook.drainTimeoutSeconds, ...(c.runbook.drainKill ? ["--kill"] : []), "--json"], { DATABASE_URL: databaseUrl(c[d.source]) }),
+  "idc-health": (c) => {
+    const { restartIfUnhealthy, waitTimeoutSeconds, ...container } = c.idcMysql;
+    return {
+      kind: "idc-health",
+      args: { ...container, manageContainer: c.target === "idc", restartIfUnhealthy, waitTimeoutSeconds, databaseUrl: databaseUrl(c.idc) },
+    };
+  },
+  "backup-check": (c) =>
+    command("runner", ["verify", ...c.runbook.backupPaths, "--max-age-hours", c.runbook.backupMaxAgeHours, ...(c.runbook.tables ? ["--tables", c.runbook.tables.join(",")] : []), "--json"]),
+  // Differences are expected before the sync (exit 1); only an error (2) stops the run.
+  diff: (c, d) => command("runner", [...tableFlags(c), "--json"], sourceAndTarget(c, d), [0, 1]),
+  sync: (c, d) => command("runner", [...tableFlags(c), ...shrinkFlags(c), "--json"], sourceAndTarget(c, d)),
+  verify: (c, d) => command("runner", [...tableFlags(c), ...(c.runbook.chunkSize ? ["--chunk-size", c.runbook.chunkSize] : []), "--json"], sourceAndTarget(c, d)),
+  "connection-secret": (c, d) => {
+    const live = c[d.target];
+    return {
+      kind: "connection-secret",
+      args: {
+        store: c.connectionSecret.store,
+        secretId: c.connectionSecret.id,
+        format: c.connectionSecret.format,
+        endpoint: { host: live.host, port: live.port, database: live.database, user: live.user },
+        password: live.password,
+        extras: c.connectionSecret.extras,
+        recycleCommand: c.connectionSecret.recycleCommand,
+      },
+    };
+  },
+  "nginx-upstream": (c, d) => ({
+    kind: "nginx-upstream",
+    args: {
+      connection: c.nginx.connection,
+      file: c.nginx.file,
+      upstreamName: c.nginx.upstreamName,
+      kind: c.nginx.kind,
+      servers: d.target === "idc" ? c.nginx.idcServers : c.nginx.awsServers,
+      testCommand: c.nginx.testCommand,
+      reloadCommand: c.nginx.reloadCommand,
+    },
+  }),
+  health: (c, d) => command("runner", healthFlags(c), { DATABASE_URL: databaseUrl(c[d.target]) }),
+  "dns-weights": (c, d) => ({ kind: "dns-weights", args: { ...c.route53, target: d.target } }),
+  "maintenance-off": (c) => command("nginx", ["off", "--flag", c.nginx.maintenanceFlag, "--json"]),
+  "rds-power": (c, d) => {
+    const { stopGuard, ...r } = c.rds;
+    return {
+      kind: "rds-power",
+      args: {
+        instanceId: r.instanceId,
+        region: r.region,
+        desiredState: rdsDesiredState(d.target),
+        finalSnapshot: r.finalSnapshot,
+        snapshotPrefix: r.snapshotPrefix,
+        pollIntervalSeconds: r.pollIntervalSeconds,
+        timeoutMinutes: r.timeoutMinutes,
+        stopGuard: stopGuard.enabled
+          ? {
+              roleArn: stopGuard.roleArn!, // required when enabled (lib/config)
+              scheduleName: stopGuard.scheduleName ?? `keep-${r.instanceId}-stopped`.slice(0, 64),
+              groupName: stopGuard.groupName,
+              scheduleExpression: stopGuard.scheduleExpression,
+            }
+          : undefined,
+      },
+    };
+  },
+  report: () => ({ kind: "report" }),
+};
+
+/** The plan of one step of this stack. */
+export function planStep(step: StepId, config: RollbackConfig, d: Direction = directionOf(config.target)): StepPlan {
+  return STEP_PLANS[step](config, d);
 }
 
 /**
@@ -164,4 +250,9 @@ export function switchUpstreamArgs(
 /** idc-mysql.ts's arguments, for the IdcMysql component's health command and the drill. */
 export function idcHealthArgs(i: { readonly restartIfUnhealthy: boolean; readonly containerName: string; readonly waitTimeoutSeconds: number }): (string | number)[] {
   return [i.restartIfUnhealthy ? "restart" : "check", "--container", i.containerName, "--timeout", i.waitTimeoutSeconds, "--json"];
+}
+
+/** idc-mysql.ts's environment: the docker daemon to ask, and the database that must answer. */
+export function idcHealthEnvironment(i: { readonly dockerHost: string; readonly databaseUrl: pulumi.Output<string> }): Record<string, pulumi.Output<string> | string> {
+  return { DOCKER_HOST: i.dockerHost, DATABASE_URL: i.databaseUrl };
 }

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { RollbackError, messageOf } from "../errors";
+import { NODE_HASH } from "../flavor";
 import { ChunkSizer, KeyDensity, prefetch, stepByValue, steppable, walk } from "./chunker";
 import { HashedRow, RowDiff, diffRows } from "./row-diff";
 import { Side, rows } from "./session";
@@ -8,7 +9,7 @@ import type { KeyRange, KeyToken, TablePlan } from "./types";
 
 /**
  * The comparison of one table, chunk by chunk: both servers checksum the same key range at
- * the same time; only a chunk whose (count, SHA1 of its row hashes) differ has its key + row hash
+ * the same time; only a chunk whose (count, SHA-256 of its row hashes) differ has its key + row hash
  * list read from both sides and diffed in JS; full rows are read later only for the keys
  * that differ. Traffic and round trips scale with chunks and changes, not with rows.
  *
@@ -25,7 +26,7 @@ export interface ChunkComparison {
   readonly extra: KeyToken[] | "all";
   readonly changed: KeyToken[];
   readonly identical: boolean;
-  /** The source's checksum of the range, as checksumSql computes it (count, SHA1 of the row hashes). */
+  /** The source's checksum of the range, as checksumSql computes it (count, SHA-256 of the row hashes). */
   readonly sourceChecksum: Checksum;
 }
 
@@ -41,7 +42,7 @@ export function checksumOfHashes(rows: readonly (readonly [string, string])[]): 
   // One update of the joined hashes: an update per row cost ~1 µs each (profiled).
   let joined = "";
   for (const [, h] of rows) joined += h;
-  return { n: rows.length, x: createHash("sha1").update(joined, "latin1").digest("hex") };
+  return { n: rows.length, x: createHash(NODE_HASH).update(joined, "latin1").digest("hex") };
 }
 
 /**

@@ -2,19 +2,18 @@ import type { Connection, RowDataPacket } from "mysql2/promise";
 import type { Readable } from "node:stream";
 import { Dsn, describeDsn } from "../dsn";
 import { connect } from "../mysql";
+import { ServerInfo, readServerInfo } from "../flavor";
 import { CHECKSUM_SESSION_SQL } from "./sql";
-import type { Flavor, SideName } from "./types";
+import type { SideName } from "./types";
 
 /**
  * The connections the engine holds to one server. Reads on the source are plain autocommit
  * SELECTs, each its own consistent read: no lock and no transaction outlives a statement.
  */
-export interface Side {
+export interface Side extends ServerInfo {
   readonly name: SideName;
   readonly dsn: Dsn;
   readonly label: string;
-  readonly flavor: Flavor;
-  readonly version: string;
   /** Checksums, row hashes and row reads. */
   readonly reader: Connection;
   /** Keyset walk for chunk boundaries (runs ahead of the reader). */
@@ -55,13 +54,11 @@ export async function openSide(name: SideName, dsn: Dsn): Promise<Side> {
     await reader.end();
     throw e;
   }
-  const [v] = await rows<{ v: string }>(reader, "SELECT VERSION() AS v");
   return {
+    ...(await readServerInfo(reader)),
     name,
     dsn,
     label: `${name} ${describeDsn(dsn)}`,
-    flavor: /mariadb/i.test(v.v) ? "mariadb" : "mysql",
-    version: v.v,
     reader,
     walker,
     async close() {

@@ -1,3 +1,4 @@
+import { hashSql } from "../flavor";
 import { ident } from "../mysql";
 import type { ColumnInfo, KeyRange, KeyToken, TablePlan } from "./types";
 import { keyLiteral, keyTokenSelect, readExpression } from "./values";
@@ -62,12 +63,12 @@ export function rowEncoding(plan: TablePlan): string {
 }
 
 /**
- * 64 bits of SHA1 per row: the row diff pairs rows by key and compares these, so a change
- * escapes only with a 2^-64 collision. SHA1 rather than MD5: on MariaDB 10.11 it is twice as
- * fast (measured 0.67 s vs 1.21 s per million rows). Not CRC32: 32 bits, and linear.
+ * 64 bits of SHA-256 per row: the row diff pairs rows by key and compares these, so a change
+ * escapes only with a 2^-64 collision. SHA2 because stock MySQL 9.6+ has neither SHA1() nor
+ * MD5() (lib/flavor.ts hashSql). Not CRC32: 32 bits, and linear.
  */
 export function rowHash(plan: TablePlan): string {
-  return `LEFT(SHA1(${rowEncoding(plan)}), 16)`;
+  return `LEFT(${hashSql(rowEncoding(plan))}, 16)`;
 }
 
 function rangeBound(columns: readonly ColumnInfo[], token: KeyToken, op: ">" | "<", inclusive: boolean): string {
@@ -114,16 +115,16 @@ export const CHECKSUM_ROOM = 32 * 1024 * 1024;
 export const CHECKSUM_SESSION_SQL = `SET SESSION group_concat_max_len = ${CHECKSUM_ROOM}`;
 
 /**
- * COUNT and SHA1 of the chunk's row hashes concatenated in scan order, which is key order
+ * COUNT and SHA-256 of the chunk's row hashes concatenated in scan order, which is key order
  * (FORCE INDEX on a range). Node computes the same from a row-hash list (compare.ts) for
- * sync's target-only re-check. A SHA1 over the 64-bit row hashes instead of BIT_XOR of them:
+ * sync's target-only re-check. A hash over the 64-bit row hashes instead of BIT_XOR of them:
  * CONV(…, 16, 10) per row cost a fifth of the whole checksum (bench/data.md). If the two
  * servers ever walked a range in different orders, the checksums would differ and the chunk
  * would be diffed row by row: slower, never wrong.
  */
 export function checksumSql(plan: TablePlan, range: KeyRange): string {
   return (
-    `SELECT COUNT(*) AS n, SHA1(GROUP_CONCAT(${rowHash(plan)} SEPARATOR '')) AS x ` +
+    `SELECT COUNT(*) AS n, ${hashSql(`GROUP_CONCAT(${rowHash(plan)} SEPARATOR '')`)} AS x ` +
     `FROM ${from(plan)} WHERE ${rangePredicate(plan, range)}`
   );
 }

@@ -1,6 +1,6 @@
 import type { Connection } from "mysql2/promise";
 import { rows } from "./session";
-import type { Flavor } from "./types";
+import type { Flavor } from "../flavor";
 
 /**
  * A server's commit marker: text that changes whenever anything commits a write. Verify reads

@@ -80,14 +80,14 @@ export async function syncDatabases(opts: SyncOptions): Promise<SyncReport> {
   let fetcher: Connection | null = null;
   try {
     const checks = await prepare(sides, { mode: "sync", tables: opts.tables, exclude: opts.exclude, allowTriggers: opts.allowTriggers });
-    const status = await replicaStatus(sides.target.reader);
+    const status = await replicaStatus(sides.target.reader, sides.target);
     if (opts.replica) {
       // A replica is kept equal by replication; writing to it would break replication.
       const replica = await checkReplica(sides.source, sides.target, opts.replicaWaitSeconds ?? 0);
       const verify = await verifyChecks(sides, checks, opts, replica);
       return report(sides, [], [], verify, 0, null, null, Boolean(opts.dryRun), started, replica);
     }
-    if (status && sqlThreadRunning(status) && !opts.dryRun) {
+    if (status && sqlThreadRunning(sides.target, status) && !opts.dryRun) {
       throw new RollbackError(
         "REPLICA_RUNNING",
         sides.target.label,

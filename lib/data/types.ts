@@ -6,9 +6,6 @@
 /** Which server a value or statement belongs to. `source` is read, `target` is made equal to it. */
 export type SideName = "source" | "target";
 
-/** The server family: MariaDB and MySQL differ in GTIDs, replica status and status counters. */
-export type Flavor = "mariadb" | "mysql";
-
 /**
  * How a column's value is hashed, read and written. Decided once from its type so every
  * SQL builder treats it the same way.

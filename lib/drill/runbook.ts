@@ -1,5 +1,5 @@
 import { scriptOf } from "../../components/command-line";
-import { databaseUrl, directionOf, idcHealthArgs, plannedSteps, scriptStep, switchUpstreamArgs } from "../../components/runbook/plan";
+import { directionOf, dispatch, idcHealthArgs, idcHealthEnvironment, planStep, plannedSteps, type StepPlan, switchUpstreamArgs } from "../../components/runbook/plan";
 import type { RollbackConfig } from "../config";
 import { dnsWeights, Side } from "../dns-weights";
 import { parseHostPort, renderUpstream } from "../nginx-upstream";
@@ -12,9 +12,10 @@ import type { View } from "./view";
 
 /**
  * Runs the runbook of lib/runbook.ts, the steps and order the Pulumi Runbook runs for this
- * config (components/runbook/plan.ts plannedSteps), each step the way its resource would:
- * - script steps: the script with the arguments and environment `scriptStep` gives the command
- *   resource (secrets in the environment only), through the same step runner as scripts/step.ts;
+ * config (components/runbook/plan.ts plannedSteps), each step from the plan the Runbook builds
+ * its resources from (plan.ts STEP_PLANS), the way its resource would:
+ * - command steps: the script with the plan's arguments and environment (secrets in the
+ *   environment only), through the same step runner as scripts/step.ts;
  * - nginx-upstream and idc-health: the script their component runs (switch-upstream.ts,
  *   idc-mysql.ts), with the arguments plan.ts builds for the component (switchUpstreamArgs, idcHealthArgs);
  * - connection-secret: the component's value (lib/connection-string.ts) written to the drill's
@@ -46,9 +47,6 @@ export interface RunbookResult {
   readonly changes: Changes;
 }
 
-/** `report` runs after the drill's checks, unwrapped as the Runbook runs it (lib/drill/index.ts). */
-const AFTER_RUN: readonly StepId[] = ["report"];
-
 function standIn(step: StepId, startedAt: number, status: TimelineEntry["status"], report: unknown, note: string): TimelineEntry {
   const { phase, budgetMs } = stepPhase(step);
   return { step, phase, startedAt: new Date(startedAt).toISOString(), durationMs: Date.now() - startedAt, budgetMs, status, exitCode: null, report, note };
@@ -67,6 +65,16 @@ export async function runRunbook(r: RunbookRun): Promise<RunbookResult> {
     rdsDesiredState: `not run: no AWS here (the stack would make it ${r.target === "idc" ? "stopped, with a final snapshot" : "available"})`,
   };
 
+  const recorded = async (entry: TimelineEntry) => {
+    await appendEntry(r.timeline, entry);
+    return entry;
+  };
+  const resolveEnv = async (environment: Record<string, unknown>) => {
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(environment)) out[k] = String(await resolveOutput(v));
+    return out;
+  };
+
   const script = async (step: StepId, args: readonly (string | number)[], extraEnv: Record<string, string>, okCodes?: readonly number[]) => {
     const { entry } = await runStep({
       step,
@@ -80,62 +88,51 @@ export async function runRunbook(r: RunbookRun): Promise<RunbookResult> {
     return entry;
   };
 
-  for (const step of plannedSteps({ ...config, target: r.target }).filter((s) => !AFTER_RUN.includes(s))) {
+  const planned = plannedSteps({ ...config, target: r.target }).map((step) => ({ step, plan: planStep(step, config, direction) }));
+  for (const { step, plan } of planned) {
+    // `report` runs after the drill's checks, unwrapped as the Runbook runs it (lib/drill/index.ts).
+    if (plan.kind === "report") continue;
     r.onStep?.(step);
     // lib/runbook.ts words the titles for the rollback; the forward run is the same step toward AWS.
     view.stepStart(step, r.target === "idc" ? STEPS.find((s) => s.id === step)!.title : `the same step toward ${r.target.toUpperCase()} (cutover stack)`);
     await r.before?.[step]?.();
     const t0 = Date.now();
-    let entry: TimelineEntry;
-    const planned = scriptStep(step, config, direction);
-    if (planned) {
-      const extraEnv: Record<string, string> = {};
-      for (const [k, v] of Object.entries(planned.environment)) extraEnv[k] = String(await resolveOutput(v));
-      entry = await script(step, planned.args, extraEnv, planned.okCodes);
-    } else if (step === "nginx-upstream") {
-      entry = await script(step, switchUpstreamArgs(config.nginx, servers), {});
-    } else if (step === "idc-health") {
+    const entry: TimelineEntry = await dispatch<Exclude<StepPlan, { kind: "report" }>, Promise<TimelineEntry>>(plan, {
+      command: async (p) => script(step, p.args, await resolveEnv(p.environment), p.okCodes),
+      "nginx-upstream": (p) => script(step, switchUpstreamArgs(p.args, servers), {}),
       // The environment components/idcMysql.ts gives idc-mysql.ts, plus a 200 ms poll (the
       // script's default is 1 s: a drill restarts in seconds); `docker` is the drill's shim.
-      const i = config.idcMysql;
-      entry = await script(
-        step,
-        [...idcHealthArgs(i), "--poll-ms", 200],
-        {
-          DOCKER_HOST: i.dockerHost,
-          DATABASE_URL: await resolveOutput(databaseUrl(config.idc)),
-          PATH: `${env.docker.binDir}:${process.env.PATH ?? ""}`,
-        },
-      );
-    } else if (step === "connection-secret") {
-      // components/connectionSecret.ts writes this value as the secret's AWSCURRENT version; the drill's
-      // apps read a file instead, through their own network path (the relay), as the app user.
-      await env.writeSecret(direction.target);
-      const recycle = config.connectionSecret.recycleCommand;
-      const said: string[] = [];
-      let ok = true;
-      if (recycle) {
-        const waits = Promise.allSettled([env.apps.aws.nextReload(), env.apps.idc.nextReload()]);
-        const res = await runChild(["/bin/sh", "-c", recycle], { onStderr: (t) => view.child(t) });
-        for (const w of await waits) said.push(w.status === "fulfilled" ? w.value : String(w.reason));
-        ok = res.code === 0 && said.every((l) => l.includes("connection from the secret"));
-      }
-      entry = standIn(
-        step,
-        t0,
-        ok ? "ok" : "failed",
-        { ok, secretFile: env.secretFile, apps: said },
-        `stand-in for the Secrets Manager version: wrote ${config.connectionSecret.format} to ${env.secretFile} (-> ${direction.target}), then ran the recycle command \`${recycle ?? "(none)"}\``,
-      );
-      await appendEntry(r.timeline, entry);
-    } else if (step === "dns-weights") {
-      entry = standIn(step, t0, "ok", { weights }, `computed by lib/dns-weights.ts: idc ${weights.idc}, aws ${weights.aws}; recorded, not applied (no Route53 here)`);
-      await appendEntry(r.timeline, entry);
-    } else {
-      // rds-power (and the cut-over's RDS start): a dynamic provider calling the RDS API.
-      entry = standIn(step, t0, "not-run", null, `not run: no AWS here (${r.target === "idc" ? "StopDBInstance with a final snapshot" : "StartDBInstance"})`);
-      await appendEntry(r.timeline, entry);
-    }
+      "idc-health": async (p) =>
+        script(step, [...idcHealthArgs(p.args), "--poll-ms", 200], { ...(await resolveEnv(idcHealthEnvironment(p.args))), PATH: `${env.docker.binDir}:${process.env.PATH ?? ""}` }),
+      "connection-secret": async (p) => {
+        // components/connectionSecret.ts writes this value as the secret's AWSCURRENT version; the drill's
+        // apps read a file instead, through their own network path (the relay), as the app user.
+        await env.writeSecret(direction.target);
+        const recycle = p.args.recycleCommand;
+        const said: string[] = [];
+        let ok = true;
+        if (recycle) {
+          const waits = Promise.allSettled([env.apps.aws.nextReload(), env.apps.idc.nextReload()]);
+          const res = await runChild(["/bin/sh", "-c", recycle], { onStderr: (t) => view.child(t) });
+          for (const w of await waits) said.push(w.status === "fulfilled" ? w.value : String(w.reason));
+          ok = res.code === 0 && said.every((l) => l.includes("connection from the secret"));
+        }
+        return recorded(
+          standIn(
+            step,
+            t0,
+            ok ? "ok" : "failed",
+            { ok, secretFile: env.secretFile, apps: said },
+            `stand-in for the Secrets Manager version: wrote ${p.args.format} to ${env.secretFile} (-> ${direction.target}), then ran the recycle command \`${recycle ?? "(none)"}\``,
+          ),
+        );
+      },
+      "dns-weights": () =>
+        recorded(standIn(step, t0, "ok", { weights }, `computed by lib/dns-weights.ts: idc ${weights.idc}, aws ${weights.aws}; recorded, not applied (no Route53 here)`)),
+      // A dynamic provider calling the RDS API: no AWS here.
+      "rds-power": (p) =>
+        recorded(standIn(step, t0, "not-run", null, `not run: no AWS here (${p.args.desiredState === "stopped" ? "StopDBInstance with a final snapshot" : "StartDBInstance"})`)),
+    });
     entries.push(entry);
     view.stepEnd(entry);
     if (entry.status === "failed") return { completed: false, failedStep: step, entries, changes };

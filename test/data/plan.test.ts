@@ -120,9 +120,12 @@ describe("data engine decisions", () => {
     expect(diffRows([["6162", "h"]], [["4142", "h"]])).toEqual({ missing: [["6162"]], extra: [["4142"]], changed: [] });
   });
 
-  it("computes the chunk checksum from row hashes as SHA1 of their concatenation, in order", () => {
-    // SELECT SHA1('ffffffffffffffff0000000000000001') on MariaDB 10.11.
-    expect(checksumOfHashes([["1", "ffffffffffffffff"], ["2", "0000000000000001"]])).toEqual({ n: 2, x: "455549318ab60688d047e1076a2fb0529660b0cc" });
+  it("computes the chunk checksum from row hashes as SHA-256 of their concatenation, in order", () => {
+    // SELECT SHA2('ffffffffffffffff0000000000000001', 256) on MariaDB 10.11 and MySQL 9.7 (test/lib/flavor.test.ts).
+    expect(checksumOfHashes([["1", "ffffffffffffffff"], ["2", "0000000000000001"]])).toEqual({
+      n: 2,
+      x: "a355bbf083a3077c846de79662022088725d1396a98880bdfe9f20016e9543f1",
+    });
     expect(checksumOfHashes([["2", "0000000000000001"], ["1", "ffffffffffffffff"]]).x).not.toBe(checksumOfHashes([["1", "ffffffffffffffff"], ["2", "0000000000000001"]]).x);
     expect(checksumOfHashes([])).toEqual({ n: 0, x: "" });
   });

@@ -1,11 +1,13 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { runContext, shellJoin, shellQuote, stepCommandLine } from "../../components/command-line";
-import { directionOf, runbookOrder } from "../../components/runbook/plan";
+import { STEP_PLANS, directionOf, planStep, runbookOrder } from "../../components/runbook/plan";
+import { loadConfig } from "../../lib/config";
 import { connectionValue } from "../../lib/connection-string";
 import { FLIP, dnsWeights } from "../../lib/dns-weights";
 import { parseDsn } from "../../lib/dsn";
 import { STEPS } from "../../lib/runbook";
+import { stackFile, useConfig } from "./harness";
 
 describe("DNS weights", () => {
   it("send everything to the target in a one-shot flip, in both directions", () => {
@@ -68,6 +70,40 @@ describe("the runbook's order", () => {
   it("reads from the side being left and writes to the side going live", () => {
     expect(directionOf("idc")).toEqual({ target: "idc", source: "aws" });
     expect(directionOf("aws")).toEqual({ target: "aws", source: "idc" });
+  });
+});
+
+describe("the step → plan table", () => {
+  it("has one plan per step, a plain command exactly where lib/runbook.ts names a script run by no component", () => {
+    expect(Object.keys(STEP_PLANS).sort()).toEqual(STEPS.map((s) => s.id).sort());
+    useConfig(stackFile("rollback"));
+    const config = loadConfig();
+    const kinds = Object.fromEntries(STEPS.map((s) => [s.id, planStep(s.id, config).kind]));
+    expect(kinds).toEqual({
+      "maintenance-on": "command",
+      drain: "command",
+      "idc-health": "idc-health",
+      "backup-check": "command",
+      diff: "command",
+      sync: "command",
+      verify: "command",
+      "connection-secret": "connection-secret",
+      "nginx-upstream": "nginx-upstream",
+      health: "command",
+      "dns-weights": "dns-weights",
+      "maintenance-off": "command",
+      "rds-power": "rds-power",
+      report: "report",
+    });
+    for (const s of STEPS) if (kinds[s.id] === "command") expect(s.script, s.id).toBeDefined();
+  });
+
+  it("plans the same steps toward the other side for the cutover", () => {
+    useConfig(stackFile("cutover"));
+    const config = loadConfig();
+    expect(planStep("rds-power", config)).toMatchObject({ kind: "rds-power", args: { desiredState: "available" } });
+    expect(planStep("nginx-upstream", config)).toMatchObject({ args: { servers: config.nginx.awsServers } });
+    expect(planStep("dns-weights", config)).toMatchObject({ args: { target: "aws" } });
   });
 });
 
