@@ -221,3 +221,154 @@ export function supportsAccountLock(s: ServerInfo): boolean {
 export function hasSuperReadOnly(s: ServerInfo): boolean {
   return atLeast(s, "mysql", "5.7.8");
 }
+
+// ---- the fence: RDS, and commit positions as text --------------------------------------
+
+/** A commit position as one word for a command line (`fence check --position`) and reports: `<kind>:<value>`. */
+export function formatPosition(p: CommitPosition): string {
+  return `${p.kind}:${p.value}`;
+}
+
+/**
+ * Amazon RDS (for MySQL and for MariaDB) is recognised by its stored procedure mysql.rds_kill:
+ * its master user lacks SUPER / CONNECTION_ADMIN / SYSTEM_VARIABLES_ADMIN, so sessions end
+ * through rds_kill and read_only is a parameter-group setting there. ROUTINES lists a routine
+ * to a user that may run it, which the master user may.
+ */
+export const RDS_DETECT_SQL =
+  "SELECT COUNT(*) AS n FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'mysql' AND ROUTINE_NAME = 'rds_kill'";
+
+export async function isRds(conn: Connection): Promise<boolean> {
+  const [r] = await conn.query<RowDataPacket[]>(RDS_DETECT_SQL);
+  return Number(r[0].n) > 0;
+}
+
+// ---- server identity and stored objects -----------------------------------------------
+
+/**
+ * What names one server, so a sync's resume state is never taken up against another server
+ * behind the same host:port (a rebuilt container, a restored instance). MySQL 5.6+ has
+ * @@server_uuid (new per datadir); MariaDB has none, so its datadir-bound @@server_id and
+ * @@hostname stand in, with @@port. Column `id`.
+ */
+export function serverIdentitySql(s: ServerInfo): string {
+  return s.flavor === "mysql"
+    ? "SELECT @@server_uuid AS id"
+    : "SELECT CONCAT(@@hostname, ':', @@port, '#', @@server_id) AS id";
+}
+
+/**
+ * The privilege that lets a session create a trigger, view, routine or event with a DEFINER other
+ * than itself: MySQL 8.2+ SET_ANY_DEFINER (SET_USER_ID before, deprecated in 8.2), or SUPER;
+ * MariaDB 10.5.2+ SET USER, or SUPER. RDS for MySQL 8.0.36+ gives its master user SET_USER_ID;
+ * RDS for MariaDB's master user has neither, so it can only recreate objects it defines itself.
+ */
+export function definerPrivilege(s: ServerInfo): string {
+  if (atLeast(s, "mysql", "8.2.0")) return "SET_ANY_DEFINER";
+  if (s.flavor === "mysql") return "SET_USER_ID";
+  return "SET USER";
+}
+
+/**
+ * SHOW CREATE text of a view, routine, trigger or event, normalised so the two servers' texts
+ * compare equal when the objects behave the same: whitespace collapsed (MariaDB keeps the text
+ * as written for routines and triggers; MySQL reformats view bodies), the database qualifier
+ * dropped (MySQL and MariaDB print `db`.`table` in view bodies, and the two databases may be
+ * named differently), the DEFINER clause removed unless definers are compared, and MySQL's
+ * view header defaults (ALGORITHM=UNDEFINED) made explicit on both.
+ */
+export function normaliseObjectSql(text: string, database: string, keepDefiner: boolean): string {
+  let t = text.replace(/\s+/g, " ").trim();
+  const qualifier = "`" + database.replace(/`/g, "``") + "`.";
+  t = t.split(qualifier).join("");
+  if (!keepDefiner) t = t.replace(/\bDEFINER\s*=\s*(`(?:[^`]|``)*`|'[^']*'|\S+?)@(`(?:[^`]|``)*`|'[^']*'|\S+)\s*/i, "");
+  if (/^CREATE (ALGORITHM|DEFINER|SQL SECURITY|VIEW|OR REPLACE)/i.test(t) && /\bVIEW\b/i.test(t) && !/\bALGORITHM=/i.test(t)) {
+    t = t.replace(/^CREATE /i, "CREATE ALGORITHM=UNDEFINED ");
+  }
+  return t;
+}
+
+// ---- client tools and dumps (backups) ---------------------------------------------------
+
+/**
+ * The dump and command-line client of each family. Each family's dump writes what the other's
+ * server refuses: mariadb-dump writes generated-column values into its INSERTs, which MySQL
+ * rejects on load (ERROR 3105); Oracle's mysqldump queries tables MariaDB lacks. Debian's
+ * /usr/bin/mysqldump is MariaDB's under the old name, so the name alone proves nothing: the
+ * `--version` text does (toolFlavor).
+ */
+export function clientToolNames(f: Flavor): { readonly dump: string; readonly client: string } {
+  return f === "mysql" ? { dump: "mysqldump", client: "mysql" } : { dump: "mariadb-dump", client: "mariadb" };
+}
+
+/** The family a client tool belongs to, from its `--version` line ("… Distrib 10.11.19-MariaDB, …" / "mysqldump  Ver 9.7.4-2 for Linux"). */
+export function toolFlavor(versionText: string): Flavor {
+  return /mariadb/i.test(versionText) ? "mariadb" : "mysql";
+}
+
+/**
+ * Dump flags that record the binary log position and GTID state of the dump's own snapshot.
+ * MariaDB: --master-data=2 --gtid (a comment; the position comes from binlog_snapshot_*, no
+ * global lock). MySQL: --source-data=2 (8.0.26+, --master-data before; a brief FLUSH TABLES
+ * WITH READ LOCK around the snapshot, RELOAD needed) and --set-gtid-purged=COMMENTED: the GTID
+ * set is written as a comment. ON/AUTO (the default with gtid_mode=ON) would put
+ * `SET @@GLOBAL.GTID_PURGED` into the header, and it would add the source's GTIDs to the
+ * target's gtid_executed for good (and fail, ERROR 3546, once it is not empty).
+ */
+export function dumpPositionFlags(s: ServerInfo): string[] {
+  if (s.flavor === "mariadb") return ["--master-data=2", "--gtid"];
+  return [atLeast(s, "mysql", "8.0.26") ? "--source-data=2" : "--master-data=2", "--set-gtid-purged=COMMENTED"];
+}
+
+/** Dump flags when no position is recorded: MySQL's mysqldump would still write GTID_PURGED (AUTO) on a gtid_mode=ON server. */
+export function dumpNoPositionFlags(s: ServerInfo): string[] {
+  return s.flavor === "mysql" ? ["--set-gtid-purged=OFF"] : [];
+}
+
+/**
+ * Makes a server take a backup's GTID set as already executed, so it can replicate from the
+ * backup's source onwards (restore --gtid-policy keep). One parameter, the GTID set. MySQL 8.0+
+ * adds to gtid_purged with a leading '+' (needs SYSTEM_VARIABLES_ADMIN or SUPER, and the set must
+ * not overlap gtid_executed); MariaDB sets the replica position, gtid_slave_pos (replica
+ * threads stopped).
+ */
+export function adoptGtidSql(s: ServerInfo): string {
+  return s.flavor === "mysql" ? "SET @@GLOBAL.gtid_purged = CONCAT('+', ?)" : "SET GLOBAL gtid_slave_pos = ?";
+}
+
+// ---- commit position --------------------------------------------------------------------
+
+/**
+ * How far a server's commits have reached, as one value that moves with every commit it
+ * binlogs: verify reports it as `sourcePosition` (the point at which the compared tables were
+ * proven identical) and `fence check --position` compares the server's current one with it.
+ * A GTID set where the server keeps one (MySQL gtid_executed, empty when gtid_mode is OFF;
+ * MariaDB gtid_binlog_pos), otherwise the binary log's file:position. Both print canonically
+ * (MySQL merges and sorts GTID intervals), so two positions are equal exactly when their kind
+ * and value are. null: the binary log is off (or its status unreadable): no position exists.
+ */
+export type CommitPositionKind = "mysql-gtid" | "mariadb-gtid" | "binlog-position";
+
+export interface CommitPosition {
+  readonly kind: CommitPositionKind;
+  /** The GTID set, or "file:position" for binlog-position. */
+  readonly value: string;
+  /** The binary log coordinates read with it; null when SHOW … STATUS was refused or empty. */
+  readonly file: string | null;
+  readonly pos: number | null;
+}
+
+export async function commitPosition(conn: Connection, s: ServerInfo): Promise<CommitPosition | null> {
+  const first = async (sql: string) => (await conn.query<RowDataPacket[]>(sql).then(([r]) => r[0], () => undefined)) as Record<string, unknown> | undefined;
+  const status = await first(binlogStatusSql(s));
+  const file = status?.File ? String(status.File) : null;
+  const pos = file ? Number(status!.Position) : null;
+  const gtid = String((await first(globalVariableSql(gtidVariables(s).source)))?.g ?? "");
+  if (gtid) return { kind: s.flavor === "mariadb" ? "mariadb-gtid" : "mysql-gtid", value: gtid, file, pos };
+  return file ? { kind: "binlog-position", value: `${file}:${pos}`, file, pos } : null;
+}
+
+/** Whether two commit positions are the same point (see CommitPosition). */
+export function samePosition(a: CommitPosition | null, b: CommitPosition | null): boolean {
+  return a !== null && b !== null && a.kind === b.kind && a.value === b.value;
+}

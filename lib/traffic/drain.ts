@@ -157,6 +157,8 @@ export interface DrainOptions {
   readonly pollMs?: number;
   /** Users to ignore besides SYSTEM_USERS (e.g. a monitoring agent). */
   readonly ignoreUsers?: readonly string[];
+  /** Only these sessions can block (the fence waits for its own accounts' transactions only). */
+  readonly select?: (s: Session) => boolean;
   /** How long to wait for killed sessions to finish rolling back. */
   readonly afterKillS?: number;
   readonly log?: (line: string) => void;
@@ -199,7 +201,7 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
       await sleep(lastRead + TRX_CACHE_MS - Date.now());
       lastRead = Date.now();
       polls++;
-      return findBlockers(await listSessions(c, server), ignore);
+      return findBlockers((await listSessions(c, server)).filter(opts.select ?? (() => true)), ignore);
     };
     const look = async () => {
       const found = await read();
