@@ -19,12 +19,16 @@ export function parseCli<T extends NonNullable<ParseArgsConfig["options"]>>(
   }
 }
 
-/** Parses a non-negative number flag; the error names the flag. */
-export function numberFlag(value: string | undefined, flag: string, fallback: number, min = 0): number {
+/**
+ * Parses a number flag within [min, max]; the error names the flag and the range, so
+ * `--min-disk-free-pct 200` or `--timeout -5` is refused instead of meaning something odd.
+ */
+export function numberFlag(value: string | undefined, flag: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < min) {
-    throw new RollbackError("ARGS_INVALID", `--${flag}`, `expected a number >= ${min}, got "${value}"`);
+  const n = value.trim() === "" ? NaN : Number(value);
+  if (!Number.isFinite(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new RollbackError("ARGS_INVALID", `--${flag}`, `expected a number ${range}, got "${value}"`);
   }
   return n;
 }
@@ -33,6 +37,30 @@ export function numberFlag(value: string | undefined, flag: string, fallback: nu
 export function listFlag(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
   return value.split(",").map((s) => s.trim()).filter(Boolean);
+}
+
+/** Exit code of a run ended by a signal, as shells report it: 128 + its number (SIGINT 130, SIGTERM 143). */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return signal === "SIGINT" ? 130 : signal === "SIGTERM" ? 143 : EXIT.error;
+}
+
+/**
+ * An AbortSignal that the first SIGINT or SIGTERM aborts, its reason the signal's name. The
+ * handlers replace node's default (die at once), so the tool can finish or put things back;
+ * later signals are acknowledged on stderr, not obeyed, for the same reason (kill -9 remains).
+ */
+export function interruptSignal(say: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): AbortSignal {
+  const controller = new AbortController();
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.on(sig, () => {
+      if (controller.signal.aborted) say(`${sig} again: still putting things back, please wait`);
+      else {
+        say(`${sig}: stopping; putting things back`);
+        controller.abort(sig);
+      }
+    });
+  }
+  return controller.signal;
 }
 
 /**

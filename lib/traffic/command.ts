@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { spawn } from "node:child_process";
 import { RollbackError } from "../errors";
 
 /**
@@ -67,41 +67,64 @@ export interface CommandResult {
 export interface RunOptions {
   readonly timeoutMs?: number;
   readonly env?: NodeJS.ProcessEnv;
+  /** Aborting ends the command (and what it started), like the timeout; the result says "interrupted". */
+  readonly signal?: AbortSignal;
 }
 
 const MAX_OUTPUT = 4 * 1024 * 1024;
+/** After SIGTERM, how long a command's process group gets before SIGKILL. */
+const KILL_GRACE_MS = 2_000;
 
-/** Runs argv without a shell; never throws: failure is a value the caller reports. */
+/**
+ * Runs argv without a shell; never throws: failure is a value the caller reports. The command
+ * gets its own process group, so a timeout or an interrupt ends it AND whatever it started
+ * (`sh -c '…'` leaves its children running when only the shell is signalled).
+ */
 export function runCommand(argv: readonly string[], opts: RunOptions = {}): Promise<CommandResult> {
   const started = Date.now();
+  const timeoutMs = opts.timeoutMs ?? 60_000;
   return new Promise((resolve) => {
-    execFile(
-      argv[0],
-      argv.slice(1),
-      { timeout: opts.timeoutMs ?? 60_000, maxBuffer: MAX_OUTPUT, env: opts.env ?? process.env, encoding: "utf8" },
-      (err, stdout, stderr) => {
-        const e = err as (NodeJS.ErrnoException & { killed?: boolean; signal?: string | null; code?: unknown }) | null;
-        const exitCode = e ? (typeof e.code === "number" ? e.code : null) : 0;
-        const error =
-          e && typeof e.code === "string"
-            ? e.code === "ENOENT"
-              ? `${argv[0]}: command not found`
-              : `${argv[0]}: ${e.code}`
-            : e?.killed
-              ? `${argv[0]}: killed after ${opts.timeoutMs ?? 60_000} ms`
-              : undefined;
-        resolve({
-          argv,
-          ok: !e,
-          exitCode,
-          signal: e?.signal ?? null,
-          stdout,
-          stderr,
-          durationMs: Date.now() - started,
-          ...(error ? { error } : {}),
-        });
-      },
-    );
+    const out = { stdout: "", stderr: "" };
+    let error: string | undefined;
+    let settled = false;
+    const child = spawn(argv[0], argv.slice(1), { env: opts.env ?? process.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const killGroup = (signal: NodeJS.Signals) => {
+      try {
+        if (child.pid) process.kill(-child.pid, signal);
+      } catch {
+        // already gone
+      }
+    };
+    let grace: NodeJS.Timeout | undefined;
+    const end = (why: string) => {
+      error ??= why;
+      killGroup("SIGTERM");
+      grace ??= setTimeout(() => killGroup("SIGKILL"), KILL_GRACE_MS);
+    };
+    const timer = setTimeout(() => end(`${argv[0]}: killed after ${timeoutMs} ms`), timeoutMs);
+    const onAbort = () => end(`${argv[0]}: interrupted`);
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    if (opts.signal?.aborted) onAbort();
+    for (const key of ["stdout", "stderr"] as const) {
+      child[key].setEncoding("utf8");
+      child[key].on("data", (c: string) => {
+        if (out[key].length < MAX_OUTPUT) out[key] += c;
+      });
+    }
+    const finish = (exitCode: number | null, signal: string | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(grace);
+      opts.signal?.removeEventListener("abort", onAbort);
+      const ok = exitCode === 0 && error === undefined;
+      resolve({ argv, ok, exitCode, signal, ...out, durationMs: Date.now() - started, ...(error ? { error } : {}) });
+    };
+    child.on("error", (e: NodeJS.ErrnoException) => {
+      error ??= e.code === "ENOENT" ? `${argv[0]}: command not found` : `${argv[0]}: ${e.code ?? e.message}`;
+      if (!child.pid) finish(null, null);
+    });
+    child.on("close", (code, signal) => finish(code, signal));
   });
 }
 

@@ -19,6 +19,30 @@ export function spliceUpstream(current: string | undefined, name: string, block:
   return current.slice(0, start) + block + current.slice(end);
 }
 
+/**
+ * Refuses a file that is not an nginx upstream file: after comments, every top-level directive
+ * must be an `upstream NAME { … }` block. The switch rewrites one block in place and keeps the
+ * rest; appending a block to a file of other things (a server block, mime.types, a README) would
+ * put an upstream where nginx does not expect one, or "switch" a file nginx never parses as config.
+ */
+export function requireUpstreamFile(text: string, file: string): void {
+  const head = /upstream\s+[A-Za-z0-9_][A-Za-z0-9_.-]*\s*\{/y;
+  for (let i = 0; i < text.length; ) {
+    const c = text[i];
+    if (/\s/.test(c)) i++;
+    else if (c === "#") i = text.indexOf("\n", i) === -1 ? text.length : text.indexOf("\n", i) + 1;
+    else {
+      head.lastIndex = i;
+      if (!head.exec(text)) {
+        const line = text.slice(0, i).split("\n").length;
+        const word = /^\S{1,40}/.exec(text.slice(i))?.[0] ?? c;
+        throw new RollbackError("FILE_NOT_UPSTREAM", file, `is not an nginx upstream file: line ${line} starts "${word}", not an upstream block`, "point --file at the file that holds only upstream blocks; nothing was written");
+      }
+      i = matchingBrace(text, head.lastIndex - 1, file) + 1;
+    }
+  }
+}
+
 /** Offsets of each `upstream <name> {…}` block, from its line start (with our marker comment above it) to after its line end. */
 function findUpstreamBlocks(text: string, name: string, file: string): { start: number; end: number }[] {
   const head = new RegExp(`^[ \\t]*upstream\\s+${name.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&")}\\s*\\{`, "gm");

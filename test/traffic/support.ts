@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { ChildProcess, execFile, spawn } from "node:child_process";
 import { Agent, IncomingHttpHeaders, createServer, request } from "node:http";
 import { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -32,18 +32,73 @@ export function runScript(name: string, args: readonly string[], env: NodeJS.Pro
   });
 }
 
+/** A script started in the background, for tests that signal it: `done` resolves when it exits. */
+export interface RunningScript {
+  readonly child: ChildProcess;
+  /** stderr so far. */
+  stderr(): string;
+  /** Resolves once stderr matches `pattern` (rejects after timeoutMs, or when the script exits first). */
+  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  readonly done: Promise<ScriptRun & { readonly signal: NodeJS.Signals | null }>;
+}
+
+export function startScript(name: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): RunningScript {
+  const child = spawn(process.execPath, ["--import", "tsx", join("scripts", `${name}.ts`), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (b: Buffer) => (stdout += b.toString()));
+  child.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
+  const done = new Promise<ScriptRun & { signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("close", (code, signal) => {
+      let json: unknown;
+      try {
+        json = JSON.parse(stdout);
+      } catch {
+        json = undefined;
+      }
+      resolve({ code: code ?? -1, signal, stdout, stderr, json });
+    }),
+  );
+  let exited = false;
+  void done.then(() => (exited = true));
+  return {
+    child,
+    stderr: () => stderr,
+    done,
+    async waitForStderr(pattern, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(stderr)) {
+        if (exited) throw new Error(`the script exited before printing ${pattern}: ${stderr}`);
+        if (Date.now() > deadline) throw new Error(`no ${pattern} within ${timeoutMs} ms: ${stderr}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+  };
+}
+
+/** Whether a process exists (signal 0). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export interface Backend {
   readonly label: string;
   readonly port: number;
   close(): Promise<void>;
 }
 
-/** A tiny app server answering `backend <label>` (what nginx proxies to). */
+/** A tiny app server answering `backend <label>` with header `X-Backend: <label>` (what nginx proxies to). */
 export async function startBackend(label: string): Promise<Backend> {
   const server = createServer((req, res) => {
     req.resume();
     req.on("end", () => {
       res.setHeader("content-type", "text/plain");
+      res.setHeader("x-backend", label);
       res.end(`backend ${label}\n`);
     });
   });

@@ -1,4 +1,4 @@
-import { readFile, stat } from "node:fs/promises";
+import { readFile, stat, writeFile } from "node:fs/promises";
 import { Agent } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderUpstream } from "../../lib/nginx-upstream";
@@ -6,7 +6,7 @@ import { freePort } from "../../lib/sandbox/free-port";
 import { NginxSandbox, startNginx } from "../../lib/sandbox/nginx";
 import { sha256 } from "../../lib/traffic/atomic-file";
 import { switchUpstream } from "../../lib/traffic/switch-upstream";
-import { Backend, httpRequest, keepAliveGet, runScript, startBackend } from "./support";
+import { Backend, httpRequest, isAlive, keepAliveGet, runScript, startBackend, startScript } from "./support";
 
 /**
  * Real nginx (Debian's /usr/sbin/nginx, own prefix, loopback port) in front of two tiny app
@@ -224,7 +224,6 @@ describe("switch-upstream against a real nginx", () => {
   it("writes only its own block: other directives in the file are kept", async () => {
     await pointAt(a);
     const text = await readFile(file, "utf8");
-    const { writeFile } = await import("node:fs/promises");
     const withNeighbour = `# hand-written\nupstream other { server 127.0.0.1:${b.port}; }\n\n${text}`;
     await writeFile(file, withNeighbour);
 
@@ -240,5 +239,139 @@ describe("switch-upstream against a real nginx", () => {
     expect(after.startsWith(`# hand-written\nupstream other { server 127.0.0.1:${b.port}; }\n\n`)).toBe(true);
     expect(after.match(/upstream app \{/g)).toHaveLength(1);
     expect(await servedBy(b)).toBe("backend B");
+  });
+});
+
+/** switch-upstream.ts's flags for this nginx, switching upstream `app` to `servers`. */
+const cli = (servers: string, ...more: string[]) => [
+  "--file", file, "--name", "app", "--servers", servers, "--test-cmd", nginx.testCommand, "--reload-cmd", nginx.reloadCommand, "--json", ...more,
+];
+
+describe("switch-upstream proves its effect", () => {
+  it("refuses a --file that nginx's configuration does not include: nothing written, traffic stays", async () => {
+    await pointAt(a);
+    const typo = nginx.path("upstream-ap.conf");
+    const run = await runScript("switch-upstream", cli(`127.0.0.1:${b.port}`).map((w) => (w === file ? typo : w)));
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.json.error).toMatchObject({ code: "FILE_NOT_INCLUDED", subject: typo });
+    expect(run.json.error.problem).toContain(nginx.confPath);
+    await expect(stat(typo)).rejects.toThrow(/ENOENT/);
+    expect(await servedBy(a)).toBe("backend A");
+  });
+
+  it("refuses a file nginx includes that is not an upstream file (nginx.conf itself): left byte for byte", async () => {
+    await pointAt(a);
+    const before = await readFile(nginx.confPath, "utf8");
+    const run = await runScript("switch-upstream", cli(`127.0.0.1:${b.port}`).map((w) => (w === file ? nginx.confPath : w)));
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.json.error.code).toBe("FILE_NOT_UPSTREAM");
+    expect(run.json.error.problem).toMatch(/line 2 starts "(user|daemon)/);
+    expect(await readFile(nginx.confPath, "utf8")).toBe(before);
+  });
+
+  it("proves the switch with a request through nginx that reaches the new backend (header X-Backend)", async () => {
+    await pointAt(a);
+    const run = await runScript("switch-upstream", cli(`127.0.0.1:${b.port}`, "--probe-url", url, "--probe-expect", "header:X-Backend=B"));
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.json.effect).toMatchObject({ proven: true, probe: { ok: true, lastAnswer: "status 200, x-backend: B" } });
+    expect(run.stderr).toMatch(/switched: upstream app -> .*; proven: GET .* answers with header x-backend: B/);
+  });
+
+  it("without a probe it switches but says the effect is unproven", async () => {
+    await pointAt(a);
+    const run = await runScript("switch-upstream", cli(`127.0.0.1:${b.port}`));
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.json.effect).toMatchObject({ proven: false, probe: null });
+    expect(run.stderr).toMatch(/effect unproven/);
+  });
+
+  it("undoes a switch whose new upstream does not answer through nginx (a dead server): exit 1, A serves again", async () => {
+    await pointAt(a);
+    const text = await readFile(file, "utf8");
+    const dead = await freePort();
+    const run = await runScript("switch-upstream", cli(`127.0.0.1:${dead}`, "--probe-url", url, "--probe-expect", "header:X-Backend=B", "--probe-timeout", "2"));
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.json).toMatchObject({ outcome: "rolled-back", effect: { proven: false }, restore: { test: { ok: true }, reload: { ok: true } } });
+    expect(run.json.effect.probe.lastAnswer).toMatch(/status 502/);
+    expect(run.json.problem).toMatch(/did not answer through nginx within 2 s/);
+    expect(await readFile(file, "utf8")).toBe(text);
+    expect(await servedBy(a)).toBe("backend A");
+  });
+
+  it("refuses probe flags that do not fit: a bad expectation, a MySQL probe on an http upstream, an out-of-range timeout", async () => {
+    for (const [more, subject] of [
+      [["--probe-url", url, "--probe-expect", "X-Backend=B"], "--probe-expect"],
+      [["--probe-mysql", "127.0.0.1:3306"], "--probe-mysql"],
+      [["--probe-url", url, "--probe-expect", "body:x", "--probe-timeout=-1"], "--probe-timeout"],
+      [["--command-timeout", "0"], "--command-timeout"],
+    ] as const) {
+      const run = await runScript("switch-upstream", cli(`127.0.0.1:${b.port}`, ...more));
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.json.error.subject).toBe(subject);
+    }
+  });
+});
+
+describe("switch-upstream on SIGINT/SIGTERM", () => {
+  /**
+   * A reload command that reloads nginx and, the first time, records its shell's pid and hangs:
+   * the signal lands "during the reload". The reload back (second call) returns at once.
+   */
+  const hangingReload = (pidFile: string) =>
+    `sh -c '"$0" "$@" && { test -e ${pidFile} || { echo $$ > ${pidFile}; sleep 60; }; }' ${nginx.reloadCommand}`;
+
+  it.each([
+    ["SIGTERM", 143],
+    ["SIGINT", 130],
+  ] as const)("%s during the reload: ends the command, puts the file back, reloads it, removes the lock, exits %i", async (sig, code) => {
+    await pointAt(a);
+    const text = await readFile(file, "utf8");
+    const pidFile = nginx.path(`reload-${sig}.pid`);
+    const args = cli(`127.0.0.1:${b.port}`);
+    args[args.indexOf("--reload-cmd") + 1] = hangingReload(pidFile);
+    const running = startScript("switch-upstream", args);
+    await running.waitForStderr(/wrote /);
+    for (;;) {
+      if (await stat(pidFile).then(() => true, () => false)) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const shellPid = Number(await readFile(pidFile, "utf8"));
+    running.child.kill(sig);
+    const run = await running.done;
+
+    expect(run.code, run.stderr).toBe(code);
+    expect(run.json).toMatchObject({ outcome: "interrupted", restore: { test: { ok: true } } });
+    expect(run.json.problem).toContain(`interrupted (${sig}) during or after the reload`);
+    expect(run.stderr).toMatch(new RegExp(`${sig}: stopping; putting things back`));
+    expect(isAlive(shellPid)).toBe(false);
+    expect(await readFile(file, "utf8")).toBe(text);
+    await expect(stat(`${file}.lock`)).rejects.toThrow(/ENOENT/);
+    expect(await servedBy(a)).toBe("backend A");
+  });
+
+  it("SIGINT while probing: the switch is undone and the lock removed, exit 130", async () => {
+    await pointAt(a);
+    const text = await readFile(file, "utf8");
+    const running = startScript("switch-upstream", cli(`127.0.0.1:${b.port}`, "--probe-url", url, "--probe-expect", "header:X-Backend=never", "--probe-timeout", "60"));
+    await running.waitForStderr(/reload: /);
+    running.child.kill("SIGINT");
+    const run = await running.done;
+    expect(run.code, run.stderr).toBe(130);
+    expect(run.json.problem).toContain("interrupted (SIGINT) while probing");
+    expect(run.json.restore.reload.ok).toBe(true);
+    expect(await readFile(file, "utf8")).toBe(text);
+    await expect(stat(`${file}.lock`)).rejects.toThrow(/ENOENT/);
+    expect(await servedBy(a)).toBe("backend A");
+  });
+
+  it("a second copy on the same file is refused while the first holds the lock", async () => {
+    await pointAt(a);
+    const running = startScript("switch-upstream", cli(`127.0.0.1:${b.port}`, "--probe-url", url, "--probe-expect", "header:X-Backend=never", "--probe-timeout", "60"));
+    await running.waitForStderr(/reload: /);
+    const second = await runScript("switch-upstream", cli(`127.0.0.1:${b.port}`));
+    expect(second.code).toBe(2);
+    expect(second.json.error).toMatchObject({ code: "FILE_LOCKED", subject: `${file}.lock` });
+    running.child.kill("SIGTERM");
+    expect((await running.done).code).toBe(143);
   });
 });
