@@ -1,6 +1,8 @@
+import type { CommitPosition } from "../flavor";
 import type { ShrinkGuardReport } from "./guard";
 import type { ReplicaReport } from "./replica";
 import type { SchemaDiff } from "./schema-diff";
+import type { ProofInfo } from "./stability";
 
 /**
  * The reports verify and sync return (and print with --json), and the arithmetic on them.
@@ -35,9 +37,11 @@ export interface VerifyTableReport {
   /**
    * "proven": no commit on either server while the table was compared; "assumed": the caller
    * said writes are stopped (--assume-quiet); "changing": commits kept happening, so an
-   * identical result could not be proven (identical is then false).
+   * identical result could not be proven (identical is then false); "unproven": a
+   * non-transactional table (MyISAM, Aria, MEMORY) on a server without a binary log, whose
+   * writes nothing can see (identical is then false; stability.ts).
    */
-  readonly stability: "proven" | "assumed" | "changing";
+  readonly stability: "proven" | "assumed" | "changing" | "unproven";
   /**
    * "both": both servers checksummed the table. "target": sync's final check, the target
    * re-hashed against the source checksums its pass had just read (recheck.ts).
@@ -55,7 +59,22 @@ export interface VerifyReport {
   readonly target: string;
   readonly tables: VerifyTableReport[];
   readonly replica?: ReplicaReport;
+  /** How "no write during the comparison" was proven on each server; null with --assume-quiet. */
+  readonly proof: { readonly source: ProofInfo; readonly target: ProofInfo } | null;
+  /**
+   * The source's commit position at which all tables were identical at once (fence check
+   * --position compares it with the server's current one); null when not identical or not
+   * provable (stability.ts provenPosition).
+   */
+  readonly sourcePosition: SourcePosition | null;
   readonly durationMs: number;
+}
+
+/** A commit position (lib/flavor.ts) and the proof behind it ("assumed": --assume-quiet, nothing proven). */
+export interface SourcePosition extends CommitPosition {
+  /** formatPosition's text: what `fence check --position` takes. */
+  readonly text: string;
+  readonly proof: ProofInfo["kind"] | "assumed";
 }
 
 export interface SyncTableReport {
@@ -148,9 +167,19 @@ export function verifyLines(r: VerifyReport): string[] {
     const unsafe = t.schemaDiffs.filter((d) => d.unsafe);
     if (unsafe.length) parts.push(`${unsafe.length} schema difference(s): ${unsafe.map((d) => `${d.kind} ${d.subject}`).join(", ")}`);
     if (t.stability === "changing") parts.push("changed while being compared");
+    if (t.stability === "unproven") parts.push("unproven: a non-transactional table on a server without a binary log, whose writes cannot be seen (enable log_bin, or --assume-quiet once writes are stopped)");
     const sample = t.sampleKeys.slice(0, 3).map((s) => `${s.kind} ${JSON.stringify(s.key)}${s.columns ? ` [${s.columns.join(",")}]` : ""}`);
     return `${t.table}: ${parts.join(", ")} (${t.mismatchPct}%)${sample.length ? `; e.g. ${sample.join("; ")}` : ""}`;
-  });
+  }).concat(proofLines(r));
+}
+
+/** Which stability proof each server got, and the position the result holds at. */
+function proofLines(r: VerifyReport): string[] {
+  if (!r.proof) return ["stability proof: none (--assume-quiet: writes were assumed stopped)"];
+  const side = (p: ProofInfo) =>
+    `${p.kind === "binlog" ? "binary log events of the compared tables (scoped)" : "any commit on the server (server-wide marker)"}${p.limitation ? ` — ${p.limitation}` : ""}`;
+  const pos = r.sourcePosition ? [`source position proven at: ${r.sourcePosition.text}`] : [];
+  return [`stability proof: source ${side(r.proof.source)}; target ${side(r.proof.target)}`, ...pos];
 }
 
 export function syncLines(r: SyncReport): string[] {

@@ -184,3 +184,25 @@ export function upsertTail(plan: TablePlan): string {
   const assigned = cols.length ? cols : plan.key.columns;
   return ` ON DUPLICATE KEY UPDATE ${assigned.map((c) => `${ident(c.name)} = VALUES(${ident(c.name)})`).join(", ")}`;
 }
+
+// ---- stability proof (stability.ts) ---------------------------------------------------------
+
+/** A quoted string literal for SHOW statements, which take no placeholders on the server. */
+function textLiteral(s: string): string {
+  return `'${s.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+}
+
+/** One page of the binary log's events from a position (an event boundary). */
+export function binlogEventsSql(file: string, pos: number, limit: number): string {
+  return `SHOW BINLOG EVENTS IN ${textLiteral(file)} FROM ${pos} LIMIT ${limit}`;
+}
+
+/** The binary log files still on the server, oldest first. */
+export const BINARY_LOGS_SQL = "SHOW BINARY LOGS";
+
+/** ROW, MIXED or STATEMENT; MySQL 9.x still has the variable (deprecated since 8.0.34). */
+export const BINLOG_FORMAT_SQL = "SELECT @@global.binlog_format AS f";
+
+/** The MariaDB marker's parts; MySQL reads its InnoDB counter from SHOW ENGINE INNODB STATUS. */
+export const MAX_TRX_ID_SQL = "SHOW GLOBAL STATUS LIKE 'Innodb_max_trx_id'";
+export const INNODB_STATUS_SQL = "SHOW ENGINE INNODB STATUS";

@@ -13,7 +13,7 @@ import { SyncReport, SyncTableReport, VerifyReport, VerifyTableReport } from "./
 import { ResumeState, addCounts, defaultStateFile, zeroCounts } from "./resume";
 import { SampleCollector } from "./samples";
 import { Side, openConnection, openWriter, rows } from "./session";
-import { commitMarker } from "./stability";
+import { provenPosition, stabilityOf } from "./stability";
 import { DEFAULT_CHUNK, Sides, VerifyOptions, openSides, prepare, verifyChecks } from "./verify";
 
 /** What verify takes (servers, tables, replica mode), plus what only a sync needs. */
@@ -116,7 +116,7 @@ export async function syncDatabases(opts: SyncOptions): Promise<SyncReport> {
       const applier = writer && fetcher ? new Applier(fetcher, writer, plan, limit) : null;
       const ts = state.table(check.table);
       const pass: PassRecord = {
-        sourceMarker: await commitMarker(sides.source.reader, sides.source.flavor),
+        sourcePoint: (await (await stabilityOf(sides.source))?.point()) ?? null,
         complete: !ts.through && !ts.pending && !ts.done,
         chunks: [],
       };
@@ -185,6 +185,8 @@ export async function syncDatabases(opts: SyncOptions): Promise<SyncReport> {
       todo = todo.filter((c) => differing.has(c.table));
     }
     if (!verify && !opts.dryRun) verify = await verifyChecks(sides, checks, opts);
+    // Each pass's verify proved its own tables: the position must hold for all of them at once.
+    if (verify) verify = { ...verify, sourcePosition: verify.identical ? await provenPosition(sides.source, checks, verify.tables) : null };
 
     const tables: SyncTableReport[] = [];
     for (const check of checks) {

@@ -1,5 +1,4 @@
 import type { Dsn } from "../dsn";
-import { RollbackError } from "../errors";
 import { ident } from "../mysql";
 import { ChunkSizer } from "./chunker";
 import { ChunkComparison, TableComparer, chunkMismatches } from "./compare";
@@ -9,7 +8,7 @@ import { VerifyReport, VerifyTableReport, mismatchPct, summarizeVerify } from ".
 import { SampleCollector } from "./samples";
 import { readSchema } from "./schema";
 import { Side, openSide, rows } from "./session";
-import { commitMarker, unchanged } from "./stability";
+import { provenPosition, recordProof, requireProofs, scopeOf } from "./stability";
 
 export interface ChunkEvent {
   readonly table: string;
@@ -166,41 +165,31 @@ async function compareOnce(sides: Sides, check: TableCheck, settings: CompareSet
   };
 }
 
-export async function markers(sides: Sides): Promise<[string | null, string | null]> {
-  return Promise.all([commitMarker(sides.source.reader, sides.source.flavor), commitMarker(sides.target.reader, sides.target.flavor)]);
-}
-
 /**
- * Compares a table inside a commit-marker bracket (stability.ts). Chunks are compared at
+ * Compares a table inside a stability bracket (stability.ts). Chunks are compared at
  * different moments, so a write behind an already-compared chunk would go unseen; a
- * comparison is therefore accepted as "identical" only if neither server committed anything
- * while it ran. Otherwise it is repeated, and after `rounds` attempts reported as changing
- * (not identical). A comparison that already found differences is reported as it is.
+ * comparison is therefore accepted as "identical" only if nothing that can change this table
+ * committed on either server while it ran (scoped to the table where the binary log allows).
+ * Otherwise it is repeated, and after `rounds` attempts reported as changing (not identical).
+ * A comparison that already found differences is reported as it is; a table whose writes no
+ * proof can see is compared once and reported unproven.
  */
 export async function verifyTable(sides: Sides, check: TableCheck, settings: VerifySettings): Promise<VerifyTableReport> {
   const maxRounds = Math.max(1, settings.rounds ?? 3);
-  for (let round = 1; ; round++) {
-    const before = settings.assumeQuiet ? null : await markers(sides);
-    const r = await compareOnce(sides, check, settings);
-    if (!before) return { ...r, stability: "assumed", checked: "both", rounds: round };
-    const after = await markers(sides);
-    if (unchanged(before[0], after[0]) && unchanged(before[1], after[1])) return { ...r, stability: "proven", checked: "both", rounds: round };
-    if (!r.identical || round >= maxRounds) return { ...r, identical: false, stability: "changing", checked: "both", rounds: round };
+  if (settings.assumeQuiet) return { ...(await compareOnce(sides, check, settings)), stability: "assumed", checked: "both", rounds: 1 };
+  const [ss, ts] = await requireProofs(sides);
+  const scopes = [scopeOf(check, sides.source), scopeOf(check, sides.target)] as const;
+  if (!ss.covers(scopes[0]) || !ts.covers(scopes[1])) {
+    return { ...(await compareOnce(sides, check, settings)), identical: false, stability: "unproven", checked: "both", rounds: 1 };
   }
-}
-
-/** Fails early when a server offers no commit marker, instead of reporting every table as changing. */
-export async function requireMarkers(sides: Sides): Promise<void> {
-  const [s, t] = await markers(sides);
-  for (const [side, m] of [[sides.source, s], [sides.target, t]] as const) {
-    if (m === null) {
-      throw new RollbackError(
-        "STABILITY_UNKNOWN",
-        side.label,
-        "cannot tell whether this server commits writes during the comparison (no binlog, GTID or InnoDB transaction counter readable)",
-        "grant PROCESS or enable the binary log, or pass --assume-quiet once writes are stopped",
-      );
+  for (let round = 1; ; round++) {
+    const before = await Promise.all([ss.point(), ts.point()]);
+    const r = await compareOnce(sides, check, settings);
+    const after = await Promise.all([ss.point(), ts.point()]);
+    if ((await ss.quiet(before[0], after[0], scopes[0])) && (await ts.quiet(before[1], after[1], scopes[1]))) {
+      return recordProof({ ...r, stability: "proven", checked: "both", rounds: round }, after[0]);
     }
+    if (!r.identical || round >= maxRounds) return { ...r, identical: false, stability: "changing", checked: "both", rounds: round };
   }
 }
 
@@ -216,7 +205,7 @@ export async function verifyChecks(
   shortcut?: (check: TableCheck) => Promise<VerifyTableReport | null>,
 ): Promise<VerifyReport> {
   const started = Date.now();
-  if (!settings.assumeQuiet) await requireMarkers(sides);
+  const proofs = settings.assumeQuiet ? null : await requireProofs(sides);
   const tables: VerifyTableReport[] = [];
   for (const check of checks) {
     const t = (await shortcut?.(check)) ?? (await verifyTable(sides, check, settings));
@@ -224,13 +213,16 @@ export async function verifyChecks(
     tables.push(t);
   }
   const summary = summarizeVerify(tables);
+  const identical = summary.identical && (replica ? replica.caughtUp : true);
   return {
     ...summary,
-    identical: summary.identical && (replica ? replica.caughtUp : true),
+    identical,
     source: sides.source.label,
     target: sides.target.label,
     tables,
     ...(replica ? { replica } : {}),
+    proof: proofs ? { source: proofs[0].info, target: proofs[1].info } : null,
+    sourcePosition: identical ? await provenPosition(sides.source, checks, tables) : null,
     durationMs: Date.now() - started,
   };
 }
