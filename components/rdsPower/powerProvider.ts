@@ -81,7 +81,7 @@ export function planPower(status: string, desired: DesiredState, instanceId: str
  * StopDBCluster, and StopDBInstance is refused for an instance that has, or is, a read replica
  * (AWS RDS User Guide, "Stopping an Amazon RDS DB instance temporarily", limitations).
  */
-function refuseUnsupported(instance: DBInstance, desired: DesiredState, instanceId: string): void {
+export function refuseUnsupported(instance: DBInstance, desired: DesiredState, instanceId: string): void {
   if (instance.Engine?.startsWith("aurora") || instance.DBClusterIdentifier) {
     throw new RollbackError(
       "RDS_AURORA",

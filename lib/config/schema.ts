@@ -4,6 +4,8 @@ import { ContactsSchema, NotificationsSchema } from "../contacts";
 import { dnsWeights, FLIP } from "../dns-weights";
 import { isRollbackError } from "../errors";
 import { parseHostPort, validateUpstream } from "../nginx-upstream";
+import { splitCommand } from "../traffic/command";
+import { dumpArgv } from "../traffic/nginx-dump";
 import { ThresholdsSchema } from "../thresholds";
 
 /**
@@ -85,6 +87,8 @@ const Nginx = z
     file: absolutePath,
     testCommand: z.string().min(1).default("nginx -t"),
     reloadCommand: z.string().min(1).default("nginx -s reload"),
+    /** switch-upstream --dump-cmd: lists the files nginx loads; default: testCommand with its -t turned into -T. */
+    dumpCommand: z.string().min(1).optional(),
     maintenanceFlag: absolutePath,
     idcServers: z.array(hostPort).min(1),
     awsServers: z.array(hostPort).min(1),
@@ -94,7 +98,15 @@ const Nginx = z
   .strict()
   // The upstream-name rule lives in lib/nginx-upstream.ts; a placeholder server makes
   // validateUpstream judge the name alone (the server lists are checked item by item above).
-  .superRefine((n, ctx) => refineWith(ctx, () => validateUpstream({ name: n.upstreamName, kind: n.kind, servers: [{ host: "x", port: 1 }] }), ["upstreamName"]));
+  .superRefine((n, ctx) => {
+    refineWith(ctx, () => validateUpstream({ name: n.upstreamName, kind: n.kind, servers: [{ host: "x", port: 1 }] }), ["upstreamName"]);
+    // The commands are split and derived by the functions switch-upstream uses, so a command
+    // the switch would refuse mid-runbook (an unquoted "|", a test command without -t and no
+    // dumpCommand) is refused here, before anything runs.
+    refineWith(ctx, () => splitCommand(n.reloadCommand, ""), ["reloadCommand"]);
+    refineWith(ctx, () => (n.dumpCommand === undefined ? dumpArgv(splitCommand(n.testCommand, ""), "") : splitCommand(n.testCommand, "")), ["testCommand"]);
+    if (n.dumpCommand !== undefined) refineWith(ctx, () => splitCommand(n.dumpCommand!, ""), ["dumpCommand"]);
+  });
 
 const ConnectionSecret = z
   .object({
@@ -102,12 +114,21 @@ const ConnectionSecret = z
     /** The existing Secrets Manager secret (ARN or name) or SSM parameter name; never created here. */
     id: z.string().min(1),
     format: z.enum(["json", "url"]).default("json"),
+    /**
+     * ssm: the KMS key the parameter is encrypted with. The stack rewrites the parameter, and a
+     * SecureString written without a key id gets the account's default key (alias/aws/ssm; SSM
+     * PutParameter, KeyId), which apps allowed only the old key cannot decrypt. Preflight compares it.
+     */
+    kmsKeyId: z.string().min(1).optional(),
     extras: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
     /** Run after the secret changed, so apps drop cached secrets and pooled connections. */
     recycleCommand: z.string().min(1).optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.store === "secretsmanager" && c.kmsKeyId !== undefined) {
+      ctx.addIssue({ code: "custom", message: "is for store ssm: a new Secrets Manager version is encrypted with the secret's own key", path: ["kmsKeyId"] });
+    }
     if (c.store === "ssm" && !c.id.startsWith("/") && c.id.includes("/")) {
       ctx.addIssue({ code: "custom", message: "an SSM parameter name with a path must start with /", path: ["id"] });
     }
