@@ -14,8 +14,11 @@ export interface PreflightOptions {
   readonly mode: "verify" | "sync";
   readonly tables?: readonly string[];
   readonly exclude?: readonly string[];
-  /** Sync into tables that have triggers on the target (they fire on every write). */
-  readonly allowTriggers?: boolean;
+  /**
+   * Refuse a sync into tables with triggers on the target (TARGET_TRIGGERS) instead of dropping
+   * them for the sync and recreating them after (triggers.ts, the default).
+   */
+  readonly refuseTriggers?: boolean;
 }
 
 export interface TableCheck {
@@ -121,12 +124,12 @@ export function preflight(
         });
         continue;
       }
-      if (t.triggers.length && !opts.allowTriggers) {
+      if (t.triggers.length && opts.refuseTriggers) {
         problems.push({
           code: "TARGET_TRIGGERS",
           table,
           problem: `the target has triggers (${t.triggers.join(", ")}) that would fire on every synced row`,
-          hint: "drop them for the sync and recreate them after, or pass --allow-triggers if they are idempotent",
+          hint: "drop them yourself, or sync without --refuse-triggers: it saves, drops and recreates them",
         });
         continue;
       }

@@ -22,6 +22,8 @@ export interface VerifyTableReport {
   readonly identical: boolean;
   /** False when the rows could not be compared (table on one side only, different keys). */
   readonly comparable: boolean;
+  /** The index that identifies rows (plan.ts chooseKey: never an INVISIBLE one); absent when not compared. */
+  readonly key?: string;
   readonly sourceRows: number;
   readonly targetRows: number;
   readonly missing: number;
@@ -87,6 +89,8 @@ export interface SyncTableReport {
    * source gives to another row; each is rewritten from the source by its own chunk.
    */
   readonly displaced: number;
+  /** What an earlier, interrupted run of this sync had committed in the table (null when not resumed). */
+  readonly earlier: { inserted: number; updated: number; deleted: number } | null;
   /** How changed rows are written (applier.ts); null when the table needed no pass. */
   readonly strategy: "upsert" | "delete-insert" | null;
   readonly sampleKeys: SampleKey[];
@@ -117,8 +121,21 @@ export interface SyncReport {
   readonly integrity: IntegrityFinding[];
   /** Sync passes run (a pass re-syncs what the verify after the previous pass still found). */
   readonly passes: number;
-  /** Set when this run continued an interrupted one (its counts are included). */
-  readonly resumed: { readonly stateFile: string; readonly startedAt: string } | null;
+  /**
+   * Set when this run continued an interrupted one. The counts above are this run's own;
+   * `earlier` is what the interrupted run(s) had committed.
+   */
+  readonly resumed: {
+    readonly stateFile: string;
+    readonly startedAt: string;
+    readonly earlier: { inserted: number; updated: number; deleted: number };
+  } | null;
+  /**
+   * The target's triggers on the synced tables (triggers.ts): saved (also those an earlier
+   * killed run had saved), dropped by this run, recreated, and proven equal to the saved
+   * definitions. null when there were none (or in a dry run, which drops nothing).
+   */
+  readonly triggers: { saved: string[]; dropped: string[]; recreated: string[]; verified: boolean } | null;
   readonly verify: VerifyReport | null;
   /**
    * The shrink guard's verdict (guard.ts), taken before anything was written; null in

@@ -28,6 +28,10 @@ function hashItems(c: ColumnInfo, convert: boolean, cast: boolean): string[] {
       // LENGTH counts bytes whatever the character set, so it needs no cast.
       return [`LENGTH(${convert ? bytes : col})`, bytes];
     }
+    case "json":
+      // MySQL prints a JSON DATETIME/DATE/TIME scalar exactly like a string of the same text:
+      // the paths of the string scalars (JSON_SEARCH matches strings only) tell them apart.
+      return [`LENGTH(${col})`, `CAST(${col} AS BINARY)`, `CAST(IFNULL(JSON_SEARCH(${col}, 'all', '%'), '') AS BINARY)`];
     case "binary":
     case "spatial":
       return [`LENGTH(${col})`, col];
@@ -159,9 +163,30 @@ export function firstKeysSql(plan: TablePlan, range: KeyRange, limit: number): s
   );
 }
 
-/** Key token, then the written columns with exact read expressions, of the rows matching `where`. */
-export function selectRowsSql(plan: TablePlan, where: string): string {
-  return `SELECT ${keyTokenSelect(plan.key.columns)}, ${plan.columns.map(readExpression).join(", ")} FROM ${from(plan)} WHERE ${where}`;
+/**
+ * Key token, then the written columns with exact read expressions, of the rows matching `where`;
+ * then `extra` expressions (unique-key parts that are not written: generated columns, functional parts).
+ */
+export function selectRowsSql(plan: TablePlan, where: string, extra: readonly string[] = []): string {
+  const items = [keyTokenSelect(plan.key.columns), ...plan.columns.map(readExpression), ...extra];
+  return `SELECT ${items.join(", ")} FROM ${from(plan)} WHERE ${where}`;
+}
+
+/**
+ * The temporal scalars of a MySQL JSON column, for jsonLiteral: a JSON array of [path, JSON_TYPE,
+ * text], or NULL. A recursive walk of the document (keys through JSON_KEYS, array elements by
+ * position); JSON_EXTRACT keeps the scalars' types. Run only for rows being written.
+ */
+export function jsonTemporalsSql(column: ColumnInfo): string {
+  return (
+    "(WITH RECURSIVE w(p, v) AS (" +
+    `SELECT CAST('$' AS CHAR(4096)), ${ident(column.name)} ` +
+    "UNION ALL SELECT CONCAT(w.p, '.', JSON_QUOTE(k.k)), JSON_EXTRACT(w.v, CONCAT('$.', JSON_QUOTE(k.k))) " +
+    "FROM w, JSON_TABLE(JSON_KEYS(w.v), '$[*]' COLUMNS (k VARCHAR(4096) PATH '$')) k WHERE JSON_TYPE(w.v) = 'OBJECT' " +
+    "UNION ALL SELECT CONCAT(w.p, '[', a.i - 1, ']'), JSON_EXTRACT(w.v, CONCAT('$[', a.i - 1, ']')) " +
+    "FROM w, JSON_TABLE(w.v, '$[*]' COLUMNS (i FOR ORDINALITY)) a WHERE JSON_TYPE(w.v) = 'ARRAY') " +
+    "SELECT JSON_ARRAYAGG(JSON_ARRAY(p, JSON_TYPE(v), JSON_UNQUOTE(v))) FROM w WHERE JSON_TYPE(v) IN ('DATE', 'TIME', 'DATETIME'))"
+  );
 }
 
 export function deleteSql(plan: TablePlan, where: string): string {
@@ -184,6 +209,52 @@ export function upsertTail(plan: TablePlan): string {
   const assigned = cols.length ? cols : plan.key.columns;
   return ` ON DUPLICATE KEY UPDATE ${assigned.map((c) => `${ident(c.name)} = VALUES(${ident(c.name)})`).join(", ")}`;
 }
+
+// ---- triggers, schema objects and the sync lock ---------------------------------------
+// Parameters (`?`) are filled by mysql2's client-side escaping; the text itself is fixed.
+
+/**
+ * Every trigger of a database with what decides its behaviour: the sql_mode and character set
+ * settings it was created under and its order among triggers of the same table, timing and event
+ * (ACTION_ORDER, MySQL 5.7.2+ / MariaDB 10.2.3+). One parameter: the database.
+ */
+export const TRIGGERS_SQL =
+  "SELECT TRIGGER_NAME AS name, EVENT_OBJECT_TABLE AS tbl, ACTION_TIMING AS timing, EVENT_MANIPULATION AS event, " +
+  "ACTION_ORDER AS actionOrder, DEFINER AS definer, SQL_MODE AS sqlMode, CHARACTER_SET_CLIENT AS characterSetClient, " +
+  "COLLATION_CONNECTION AS collationConnection, DATABASE_COLLATION AS databaseCollation, ACTION_STATEMENT AS body " +
+  "FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER";
+
+/** The CREATE statement of a trigger as it was written (column `SQL Original Statement`, DEFINER included). */
+export function showCreateSql(kind: "TRIGGER" | "VIEW" | "PROCEDURE" | "FUNCTION" | "EVENT", name: string): string {
+  return `SHOW CREATE ${kind} ${ident(name)}`;
+}
+
+export function dropObjectSql(kind: "TRIGGER" | "VIEW" | "PROCEDURE" | "FUNCTION" | "EVENT", name: string): string {
+  return `DROP ${kind} IF EXISTS ${ident(name)}`;
+}
+
+/**
+ * The session a trigger is created in decides its sql_mode and character set for ever (they are
+ * stored with it and applied whenever it fires). Three parameters.
+ */
+export const OBJECT_SESSION_SQL = "SET SESSION sql_mode = ?, character_set_client = ?, collation_connection = ?";
+
+/** Views, routines and events of a database (names and kinds; definitions come from SHOW CREATE). */
+export const VIEWS_SQL = "SELECT TABLE_NAME AS name FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME";
+export const ROUTINES_SQL =
+  "SELECT ROUTINE_NAME AS name, ROUTINE_TYPE AS kind FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? ORDER BY ROUTINE_TYPE, ROUTINE_NAME";
+export const EVENTS_SQL = "SELECT EVENT_NAME AS name FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? ORDER BY EVENT_NAME";
+
+/**
+ * The sync's advisory lock on the target, held by the writer session for the whole run; 0 s
+ * timeout: a second sync is refused at once. A server-side lock, so two machines cannot both
+ * sync into one target; the server releases it when the session ends (kill -9 included).
+ */
+export const GET_LOCK_SQL = "SELECT GET_LOCK(?, 0) AS got";
+/** The connection id holding a lock (NULL when free). */
+export const LOCK_HOLDER_SQL = "SELECT IS_USED_LOCK(?) AS id";
+/** Who a connection is (needs PROCESS to see other users' sessions). */
+export const SESSION_OWNER_SQL = "SELECT USER AS user, HOST AS host FROM information_schema.PROCESSLIST WHERE ID = ?";
 
 // ---- stability proof (stability.ts) ---------------------------------------------------------
 

@@ -17,6 +17,8 @@ export interface ChunkEvent {
   readonly rowsDone: number;
   readonly estimatedRows: number;
   readonly chunk: ChunkComparison;
+  /** Which table of the run this is ("table 3 of 12"), when the caller counts them. */
+  readonly position?: { readonly index: number; readonly of: number };
 }
 
 export interface CompareSettings {
@@ -150,6 +152,7 @@ async function compareOnce(sides: Sides, check: TableCheck, settings: CompareSet
     table: check.table,
     identical: missing + extra + changed === 0 && !unsafe,
     comparable: true,
+    key: plan.key.index,
     sourceRows,
     targetRows,
     missing,

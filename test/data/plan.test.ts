@@ -31,12 +31,12 @@ function table(name: string, columns: ColumnInfo[], indexes: TableSchema["indexe
   return { name, engine: "InnoDB", collation: null, autoIncrement: null, estimatedRows: 0, columns, indexes, foreignKeys: [], triggers };
 }
 
-const PK = [{ name: "PRIMARY", unique: true, columns: ["id"], prefix: false }];
+const PK = [{ name: "PRIMARY", unique: true, columns: ["id"], prefix: false, functional: false, hidden: false }];
 
 const orders = table(
   "orders",
   [col("region", "varchar"), col("id", "bigint"), col("note", "text", { nullable: true }), col("total2", "int", { generated: true, generationExpression: "id*2" })],
-  [{ name: "PRIMARY", unique: true, columns: ["region", "id"], prefix: false }],
+  [{ name: "PRIMARY", unique: true, columns: ["region", "id"], prefix: false, functional: false, hidden: false }],
 );
 
 describe("data engine decisions", () => {
@@ -69,21 +69,21 @@ describe("data engine decisions", () => {
 
   it("prefers the primary key, else a unique key on NOT NULL columns, and explains refusals", () => {
     const uk = table("t", [col("a", "int"), col("b", "int", { nullable: true })], [
-      { name: "u_b", unique: true, columns: ["b"], prefix: false },
-      { name: "u_a", unique: true, columns: ["a"], prefix: false },
+      { name: "u_b", unique: true, columns: ["b"], prefix: false, functional: false, hidden: false },
+      { name: "u_a", unique: true, columns: ["a"], prefix: false, functional: false, hidden: false },
     ]);
     expect(chooseKey(uk)).toMatchObject({ index: "u_a" });
-    const none = table("t", [col("f", "float")], [{ name: "PRIMARY", unique: true, columns: ["f"], prefix: false }]);
+    const none = table("t", [col("f", "float")], [{ name: "PRIMARY", unique: true, columns: ["f"], prefix: false, functional: false, hidden: false }]);
     expect(chooseKey(none)).toEqual({ problem: "no usable primary or unique key (PRIMARY is a FLOAT key)" });
   });
 
-  it("refuses triggers on the target for sync but not for verify", () => {
-    const s = table("t", [col("id", "int")], [{ name: "PRIMARY", unique: true, columns: ["id"], prefix: false }]);
+  it("refuses triggers on the target for sync with refuseTriggers, never for verify", () => {
+    const s = table("t", [col("id", "int")], [{ name: "PRIMARY", unique: true, columns: ["id"], prefix: false, functional: false, hidden: false }]);
     const t = { ...s, triggers: ["t_ai"] };
     const maps = [new Map([["t", s]]), new Map([["t", t]])] as const;
-    expect(() => preflight(...maps, { mode: "sync" })).toThrow(/TARGET_TRIGGERS: t: t: the target has triggers \(t_ai\)/);
+    expect(() => preflight(...maps, { mode: "sync", refuseTriggers: true })).toThrow(/TARGET_TRIGGERS: t: t: the target has triggers \(t_ai\)/);
     expect(preflight(...maps, { mode: "verify" })[0].plan).toBeDefined();
-    expect(preflight(...maps, { mode: "sync", allowTriggers: true })).toHaveLength(1);
+    expect(preflight(...maps, { mode: "sync" })).toHaveLength(1);
   });
 
   it("classifies rows by exact key bytes", () => {

@@ -11,17 +11,17 @@ afterAll(async () => {
 });
 
 describe("refusals", () => {
-  it("refuses to sync into a table with triggers on the target unless allowed", async () => {
+  it("refuses to sync into a table with triggers on the target with refuseTriggers", async () => {
     await pair.onBoth("CREATE TABLE audited (id INT PRIMARY KEY, v INT)", "CREATE TABLE audit_log (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(20))");
     await pair.onTarget("CREATE TRIGGER audited_ai AFTER INSERT ON audited FOR EACH ROW INSERT INTO audit_log (note) VALUES ('insert')");
     await pair.onSource("INSERT INTO audited VALUES (1, 1)");
-    await expect(pair.sync({ tables: ["audited"] })).rejects.toMatchObject({
+    await expect(pair.sync({ tables: ["audited"], refuseTriggers: true })).rejects.toMatchObject({
       code: "TARGET_TRIGGERS",
       subject: "audited",
       problem: expect.stringContaining("audited_ai"),
     });
     expect(await pair.column("target", "SELECT COUNT(*) FROM audited")).toEqual(["0"]);
-    const s = await pair.sync({ tables: ["audited"], allowTriggers: true });
+    const s = await pair.sync({ tables: ["audited"] });
     expect(s.identical).toBe(true);
   });
 
