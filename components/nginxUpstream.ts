@@ -1,9 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { ConnectionConfig } from "../lib/config";
+import type { ConnectionConfig, RollbackConfig } from "../lib/config";
 import { type UpstreamKind, parseHostPort, renderUpstream } from "../lib/nginx-upstream";
 import { type RunContext, stepCommandLine } from "./command-line";
 import { hostCommand } from "./hostCommand";
-import { switchUpstreamArgs } from "./runbook/plan";
+import { switchUpstreamArgs, switchUpstreamEnvironment } from "./runbook/plan";
 
 /**
  * NginxUpstreamArgs describe the upstream block and the host whose nginx serves it.
@@ -20,6 +20,12 @@ export interface NginxUpstreamArgs {
   readonly servers: readonly string[];
   readonly testCommand: string;
   readonly reloadCommand: string;
+  /** Lists the files nginx loads; default: testCommand with -t turned into -T. */
+  readonly dumpCommand?: string;
+  /** How the switch proves traffic moved (nginx.probe). */
+  readonly probe: RollbackConfig["nginx"]["probe"];
+  /** The target's database URL (secret), for the stream probe. */
+  readonly probeDatabaseUrl: pulumi.Input<string>;
   readonly run: RunContext;
 }
 
@@ -27,7 +33,8 @@ export interface NginxUpstreamArgs {
  * The NginxUpstream component points an nginx upstream at the live side. The block is rendered
  * here by the same pure function scripts/switch-upstream.ts uses, so preview shows the exact
  * text and a change of it triggers the switch; the script writes it atomically, runs the test
- * command and reloads, and puts the previous file back when either fails.
+ * command and reloads, proves through nginx that the new side answers (nginx.probe), and puts
+ * the previous file back when any of it fails.
  */
 export class NginxUpstream extends pulumi.ComponentResource {
   /** The upstream block as written. */
@@ -42,7 +49,9 @@ export class NginxUpstream extends pulumi.ComponentResource {
       `${name}-switch`,
       {
         connection: args.connection,
+        dir: args.run.projectDir,
         create: stepCommandLine("nginx-upstream", args.run, switchUpstreamArgs(args, servers)),
+        environment: switchUpstreamEnvironment(args),
         triggers: [this.text, args.run.runId],
       },
       { parent: this, dependsOn: opts?.dependsOn },

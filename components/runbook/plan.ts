@@ -2,7 +2,6 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Endpoint, RollbackConfig } from "../../lib/config";
 import type { Side } from "../../lib/dns-weights";
 import { formatDsn } from "../../lib/dsn";
-import type { UpstreamKind } from "../../lib/nginx-upstream";
 import { STEPS, type StepId } from "../../lib/runbook";
 import type { ConnectionSecretArgs } from "../connectionSecret";
 import type { DnsWeightsArgs } from "../dnsWeights";
@@ -69,7 +68,7 @@ export type StepPlan =
   | CommandPlan
   | { readonly kind: "nginx-upstream"; readonly args: Omit<NginxUpstreamArgs, "run"> }
   | { readonly kind: "idc-health"; readonly args: Omit<IdcMysqlArgs, "run"> }
-  | { readonly kind: "connection-secret"; readonly args: Omit<ConnectionSecretArgs, "runId"> }
+  | { readonly kind: "connection-secret"; readonly args: Omit<ConnectionSecretArgs, "run"> }
   | { readonly kind: "dns-weights"; readonly args: DnsWeightsArgs }
   | { readonly kind: "rds-power"; readonly args: RdsPowerArgs }
   /** The run's report: the Runbook runs scripts/report.ts unwrapped, after every traffic step (reportCommandLine). */
@@ -154,13 +153,7 @@ export const STEP_PLANS: Readonly<Record<StepId, (config: RollbackConfig, d: Dir
   // In-flight transactions run on the side being left.
   drain: (c, d) =>
     command("runner", ["--timeout", c.runbook.drainTimeoutSeconds, ...(c.runbook.drainKill ? ["--kill"] : []), "--json"], { DATABASE_URL: databaseUrl(c[d.source]) }),
-  "idc-health": (c) => {
-    const { restartIfUnhealthy, waitTimeoutSeconds, ...container } = c.idcMysql;
-    return {
-      kind: "idc-health",
-      args: { ...container, manageContainer: c.target === "idc", restartIfUnhealthy, waitTimeoutSeconds, databaseUrl: databaseUrl(c.idc) },
-    };
-  },
+  "idc-health": (c) => ({ kind: "idc-health", args: { ...c.idcMysql, databaseUrl: databaseUrl(c.idc) } }),
   "backup-check": (c) =>
     command("runner", ["verify", ...c.runbook.backupPaths, "--max-age-hours", c.runbook.backupMaxAgeHours, ...(c.runbook.tables ? ["--tables", c.runbook.tables.join(",")] : []), "--json"]),
   // Differences are expected before the sync (exit 1); only an error (2) stops the run.
@@ -192,6 +185,10 @@ export const STEP_PLANS: Readonly<Record<StepId, (config: RollbackConfig, d: Dir
       servers: d.target === "idc" ? c.nginx.idcServers : c.nginx.awsServers,
       testCommand: c.nginx.testCommand,
       reloadCommand: c.nginx.reloadCommand,
+      dumpCommand: c.nginx.dumpCommand,
+      probe: c.nginx.probe,
+      // The stream probe asks the new side's servers who they are, as the runbook's user there.
+      probeDatabaseUrl: databaseUrl(c[d.target]),
     },
   }),
   health: (c, d) => command("runner", healthFlags(c), { DATABASE_URL: databaseUrl(c[d.target]) }),
@@ -233,9 +230,10 @@ export function planStep(step: StepId, config: RollbackConfig, d: Direction = di
  * same list, so what the drill rehearses is what `pulumi up` does.
  */
 export function switchUpstreamArgs(
-  nginx: { readonly file: string; readonly upstreamName: string; readonly kind: UpstreamKind; readonly testCommand: string; readonly reloadCommand: string },
+  nginx: Pick<NginxUpstreamArgs, "file" | "upstreamName" | "kind" | "testCommand" | "reloadCommand" | "dumpCommand" | "probe" | "connection">,
   servers: readonly { readonly host: string; readonly port: number }[],
 ): (string | number)[] {
+  const p = nginx.probe;
   return [
     "--file", nginx.file,
     "--name", nginx.upstreamName,
@@ -243,8 +241,18 @@ export function switchUpstreamArgs(
     "--kind", nginx.kind,
     "--test-cmd", nginx.testCommand,
     "--reload-cmd", nginx.reloadCommand,
+    ...(nginx.dumpCommand ? ["--dump-cmd", nginx.dumpCommand] : []),
+    // Always a probe (the config requires one of the kind): the switch proves traffic moved.
+    ...(nginx.kind === "http" ? ["--probe-url", p.url!, "--probe-expect", p.expect!] : ["--probe-mysql", p.mysql!]),
+    ...(nginx.kind === "stream" && nginx.connection.mode === "ssh" ? ["--probe-credentials", p.credentialsFile!] : []),
+    "--probe-timeout", p.timeoutSeconds,
     "--json",
   ];
+}
+
+/** switch-upstream.ts's environment: the stream probe's credentials, on a local run (over SSH they come from probe.credentialsFile). */
+export function switchUpstreamEnvironment(nginx: Pick<NginxUpstreamArgs, "kind" | "connection" | "probeDatabaseUrl">): Record<string, pulumi.Input<string>> {
+  return nginx.kind === "stream" && nginx.connection.mode === "local" ? { PROBE_DATABASE_URL: nginx.probeDatabaseUrl } : {};
 }
 
 /** idc-mysql.ts's arguments, for the IdcMysql component's health command and the drill. */

@@ -6,6 +6,7 @@ import { isRollbackError } from "../errors";
 import { parseHostPort, validateUpstream } from "../nginx-upstream";
 import { splitCommand } from "../traffic/command";
 import { dumpArgv } from "../traffic/nginx-dump";
+import { parseExpectation, parseProbeUrl } from "../traffic/probe";
 import { ThresholdsSchema } from "../thresholds";
 
 /**
@@ -90,6 +91,21 @@ const Nginx = z
     /** switch-upstream --dump-cmd: lists the files nginx loads; default: testCommand with its -t turned into -T. */
     dumpCommand: z.string().min(1).optional(),
     maintenanceFlag: absolutePath,
+    /**
+     * switch-upstream's proof that traffic moved (docs/traffic-edge.md): `http`: url + expect
+     * (`header:NAME=VALUE` or `body:TEXT`, what the new side's backends return); `stream`: mysql,
+     * nginx's listen address for MySQL, reached with the target's credentials (from the
+     * environment, or over SSH from credentialsFile on the nginx host: sshd refuses Setenv).
+     */
+    probe: z
+      .object({
+        url: z.string().optional(),
+        expect: z.string().optional(),
+        mysql: hostPort.optional(),
+        credentialsFile: absolutePath.optional(),
+        timeoutSeconds: z.number().int().min(1).max(600).default(10),
+      })
+      .strict(),
     idcServers: z.array(hostPort).min(1),
     awsServers: z.array(hostPort).min(1),
     maxFails: z.number().int().min(0).optional(),
@@ -106,6 +122,21 @@ const Nginx = z
     refineWith(ctx, () => splitCommand(n.reloadCommand, ""), ["reloadCommand"]);
     refineWith(ctx, () => (n.dumpCommand === undefined ? dumpArgv(splitCommand(n.testCommand, ""), "") : splitCommand(n.testCommand, "")), ["testCommand"]);
     if (n.dumpCommand !== undefined) refineWith(ctx, () => splitCommand(n.dumpCommand!, ""), ["dumpCommand"]);
+    // The probe must fit the kind: the switch refuses a probe of the other kind mid-runbook.
+    const p = n.probe;
+    if (n.kind === "http") {
+      if (p.url === undefined) ctx.addIssue({ code: "custom", message: "an http upstream needs probe.url (a URL through nginx)", path: ["probe", "url"] });
+      else refineWith(ctx, () => parseProbeUrl(p.url!, ""), ["probe", "url"]);
+      if (p.expect === undefined) ctx.addIssue({ code: "custom", message: "an http upstream needs probe.expect (header:NAME=VALUE or body:TEXT)", path: ["probe", "expect"] });
+      else refineWith(ctx, () => parseExpectation(p.expect!, ""), ["probe", "expect"]);
+      if (p.mysql !== undefined) ctx.addIssue({ code: "custom", message: "probe.mysql is for a stream upstream", path: ["probe", "mysql"] });
+    } else {
+      if (p.mysql === undefined) ctx.addIssue({ code: "custom", message: "a stream upstream needs probe.mysql (nginx's listen address for MySQL)", path: ["probe", "mysql"] });
+      if (p.url !== undefined || p.expect !== undefined) ctx.addIssue({ code: "custom", message: "probe.url/expect are for an http upstream", path: ["probe", "url"] });
+      if (n.connection.mode === "ssh" && p.credentialsFile === undefined) {
+        ctx.addIssue({ code: "custom", message: "over SSH the MySQL probe reads its credentials from probe.credentialsFile on the nginx host (sshd refuses Setenv)", path: ["probe", "credentialsFile"] });
+      }
+    }
   });
 
 const ConnectionSecret = z
@@ -199,28 +230,17 @@ const Rds = z
   })
   .strict();
 
-const HealthCheck = z
-  .object({
-    intervalSeconds: z.number().int().min(1).default(10),
-    timeoutSeconds: z.number().int().min(1).default(5),
-    retries: z.number().int().min(1).default(5),
-    startPeriodSeconds: seconds.default(30),
-  })
-  .strict();
-
+/**
+ * The running IDC MySQL container, checked (and restarted) by the idc-health step through the
+ * docker CLI. Only its name and host: the switch stacks do not own the container (a
+ * `docker.Container` declared with the production container's name fails on the name, and once
+ * imported any difference replaces it, deleteBeforeReplace: docs/pulumi.md).
+ */
 const IdcMysql = z
   .object({
     /** The IDC docker daemon, e.g. `ssh://deploy@idc-db-1` (docker's own DOCKER_HOST syntax). */
     dockerHost: z.string().regex(/^(unix|tcp|ssh|npipe):\/\/.+$/, { error: "must be a docker host URL (unix://, tcp:// or ssh://)" }),
-    sshOpts: z.array(z.string()).optional(),
-    image: z.string().min(1).default("mysql:8.0"),
     containerName: name("container name"),
-    /** An existing docker volume holding the data directory; referenced, never created or removed. */
-    dataVolume: name("docker volume name"),
-    dataPath: absolutePath.default("/var/lib/mysql"),
-    hostPort: port.default(3306),
-    restart: z.enum(["no", "on-failure", "always", "unless-stopped"]).default("unless-stopped"),
-    healthCheck: HealthCheck.prefault({}),
     waitTimeoutSeconds: z.number().int().min(1).default(300),
     restartIfUnhealthy: z.boolean().default(true),
   })

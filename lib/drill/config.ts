@@ -32,6 +32,16 @@ export function resolveOutput<T>(value: pulumi.Input<T>): Promise<T> {
   });
 }
 
+/** switch-upstream's proof: the drill's apps name themselves in X-App; nginx's /rollback-probe reaches them outside maintenance. */
+function probeFor(target: "idc" | "aws", env: DrillEnvironment) {
+  return { url: `${env.nginxUrl}/rollback-probe`, expect: `header:X-App=${target}`, timeoutSeconds: 10 };
+}
+
+/** The drill's config for the other stack (the forward cut-over): same values, target and probe toward `target`. */
+export function configToward(config: RollbackConfig, target: "idc" | "aws", env: DrillEnvironment): RollbackConfig {
+  return { ...config, target, nginx: { ...config.nginx, probe: probeFor(target, env) } };
+}
+
 export function drillConfig(env: DrillEnvironment, creds: DrillCredentials, opts: { progressEveryS: number; webhookUrl?: string }): RollbackConfig {
   const endpoint = (port: number) => ({ host: "127.0.0.1", port, database: DATABASE, user: creds.runbook.user, password: creds.runbook.password });
   const raw = {
@@ -47,6 +57,7 @@ export function drillConfig(env: DrillEnvironment, creds: DrillCredentials, opts
       testCommand: env.nginx.testCommand,
       reloadCommand: env.nginx.reloadCommand,
       maintenanceFlag: env.maintenanceFlag,
+      probe: probeFor("idc", env),
       idcServers: [`127.0.0.1:${env.apps.idc.port}`],
       awsServers: [`127.0.0.1:${env.apps.aws.port}`],
     },
@@ -70,7 +81,6 @@ export function drillConfig(env: DrillEnvironment, creds: DrillCredentials, opts
       // Stand-in: the docker shim ignores DOCKER_HOST; there is no docker engine here.
       dockerHost: `unix://${join(env.docker.binDir, "docker.sock")}`,
       containerName: IDC_CONTAINER,
-      dataVolume: "drill-idc-data",
       waitTimeoutSeconds: 60,
     },
     runbook: {

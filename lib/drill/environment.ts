@@ -213,6 +213,13 @@ export async function startEnvironment(creds: DrillCredentials, log: (line: stri
           "server {",
           `  listen 127.0.0.1:${nginxPort};`,
           `  include ${join(snippets, "maintenance-server.conf")};`,
+          // switch-upstream's probe (nginx.probe.url): through the upstream to the app's /health,
+          // outside maintenance mode (the switch runs while the flag is up), loopback only.
+          "  location = /rollback-probe {",
+          "    allow 127.0.0.1;",
+          "    deny all;",
+          `    proxy_pass http://${UPSTREAM}/health;`,
+          "  }",
           "  location / {",
           `    include ${join(snippets, "maintenance-location.conf")};`,
           `    proxy_pass http://${UPSTREAM};`,

@@ -5,7 +5,7 @@ import { obj, syncCounts, verifySummary } from "../report/evidence";
 import { PHASES, StepId, STEPS } from "../runbook";
 import { lastEntry, phaseTimings, readTimeline } from "../timeline";
 import { checkAfterRollback, Clients, markLogs } from "./checks";
-import { drillConfig, resolveOutput } from "./config";
+import { configToward, drillConfig, resolveOutput } from "./config";
 import { newCredentials } from "./credentials";
 import { DrillEnvironment, runScript, startEnvironment } from "./environment";
 import { LoadGenerator } from "./load";
@@ -135,7 +135,7 @@ async function rehearse({ o, scenario, env, config, load, files, t0, setupMs }: 
 
   view.stage("cut-over to AWS: the forward run (the cutover stack, target aws)");
   const cutStart = Date.now();
-  const cutover = await runRunbook({ target: "aws", env, config: { ...config, target: "aws" }, timeline: files.cutoverTimeline, view, ...scenario.cutover?.(env) });
+  const cutover = await runRunbook({ target: "aws", env, config: configToward(config, "aws", env), timeline: files.cutoverTimeline, view, ...scenario.cutover?.(env) });
   const awsFrom = Date.now();
   if (cutover.completed) {
     view.stage(`users on AWS for ${o.usersSeconds ?? 5} s — fault: ${scenario.fault}`);

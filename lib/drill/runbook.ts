@@ -1,5 +1,5 @@
 import { scriptOf } from "../../components/command-line";
-import { directionOf, dispatch, idcHealthArgs, idcHealthEnvironment, planStep, plannedSteps, type StepPlan, switchUpstreamArgs } from "../../components/runbook/plan";
+import { directionOf, dispatch, idcHealthArgs, idcHealthEnvironment, planStep, plannedSteps, type StepPlan, switchUpstreamArgs, switchUpstreamEnvironment } from "../../components/runbook/plan";
 import type { RollbackConfig } from "../config";
 import { dnsWeights, Side } from "../dns-weights";
 import { parseHostPort, renderUpstream } from "../nginx-upstream";
@@ -99,7 +99,7 @@ export async function runRunbook(r: RunbookRun): Promise<RunbookResult> {
     const t0 = Date.now();
     const entry: TimelineEntry = await dispatch<Exclude<StepPlan, { kind: "report" }>, Promise<TimelineEntry>>(plan, {
       command: async (p) => script(step, p.args, await resolveEnv(p.environment), p.okCodes),
-      "nginx-upstream": (p) => script(step, switchUpstreamArgs(p.args, servers), {}),
+      "nginx-upstream": async (p) => script(step, switchUpstreamArgs(p.args, servers), await resolveEnv(switchUpstreamEnvironment(p.args))),
       // The environment components/idcMysql.ts gives idc-mysql.ts, plus a 200 ms poll (the
       // script's default is 1 s: a drill restarts in seconds); `docker` is the drill's shim.
       "idc-health": async (p) =>

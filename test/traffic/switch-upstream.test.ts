@@ -151,8 +151,8 @@ describe("switch-upstream against a real nginx", () => {
     });
 
     expect(r).toMatchObject({ ok: false, outcome: "rolled-back", reload: null });
-    expect(r.test.ok).toBe(false);
-    expect(r.test.stderr).toMatch(/host not found in upstream "app-server-typo.invalid/);
+    expect(r.test?.ok).toBe(false);
+    expect(r.test?.stderr).toMatch(/host not found in upstream "app-server-typo.invalid/);
     expect(r.problem).toMatch(/config test failed/);
     expect(await readFile(file, "utf8")).toBe(text);
     // Nothing was reloaded, and A still serves.
