@@ -1,7 +1,8 @@
 import { EXIT, interruptSignal, numberFlag, parseCli, runMain, signalExitCode } from "../lib/cli";
-import { dsnFromEnv } from "../lib/dsn";
+import { dsnFromEnv, parseDsn } from "../lib/dsn";
 import { RollbackError } from "../lib/errors";
 import { UpstreamKind, parseServerList } from "../lib/nginx-upstream";
+import { readIfExists } from "../lib/traffic/atomic-file";
 import { splitCommand } from "../lib/traffic/command";
 import { type Probe, parseExpectation, parseProbeListen, parseProbeUrl } from "../lib/traffic/probe";
 import { emit, required, say, usage } from "../lib/traffic/script";
@@ -11,7 +12,7 @@ const USAGE = `
 usage: switch-upstream.ts --file F --name N --servers SERVERS [--kind http|stream]
                           [--test-cmd CMD] [--reload-cmd CMD] [--dump-cmd CMD]
                           [--probe-url URL --probe-expect header:NAME=VALUE|body:TEXT]
-                          [--probe-mysql HOST:PORT] [--probe-timeout SECONDS (10)]
+                          [--probe-mysql HOST:PORT [--probe-credentials FILE]] [--probe-timeout SECONDS (10)]
                           [--command-timeout SECONDS (60)] [--json]
 
 Points the nginx upstream N in file F at SERVERS: checks that nginx's configuration includes F
@@ -32,7 +33,8 @@ probe. If any of them fails, the previous F is put back (and reloaded) and the e
   --probe-mysql HOST:PORT            stream: a MySQL connection to nginx's listen address must
               land on a primary of SERVERS (compared by @@hostname, @@port, @@server_id, which
               the tool first asks each server directly). Credentials: PROBE_DATABASE_URL
-              (mysql://user:pass@host:port/db; only user and password are used).
+              (mysql://user:pass@host:port/db; only user and password are used), or
+              --probe-credentials FILE holding that URL (over SSH, where env does not travel).
   Without a probe the switch is done but its report says "effect unproven".
 
 Ctrl-C / SIGTERM: the running command is ended, the previous F put back (re-tested and reloaded
@@ -55,6 +57,7 @@ runMain(async (argv) => {
     "probe-url": { type: "string" },
     "probe-expect": { type: "string" },
     "probe-mysql": { type: "string" },
+    "probe-credentials": { type: "string" },
     "probe-timeout": { type: "string" },
     "command-timeout": { type: "string" },
     json: { type: "boolean", default: false },
@@ -65,7 +68,7 @@ runMain(async (argv) => {
   if (kind !== "http" && kind !== "stream") throw new RollbackError("ARGS_INVALID", "--kind", `"${values.kind}" is not http or stream`);
   // Everything is parsed and validated here, before switchUpstream writes a byte.
   const upstream = { name: required(values.name, "name"), kind, servers: parseServerList(required(values.servers, "servers")) };
-  const probe = probeFrom(kind, values);
+  const probe = await probeFrom(kind, values);
   const signal = interruptSignal(say);
   const report = await switchUpstream({
     file: required(values.file, "file"),
@@ -90,13 +93,19 @@ runMain(async (argv) => {
 });
 
 /** The probe the flags describe; a probe of the wrong kind for the upstream is refused. */
-function probeFrom(kind: UpstreamKind, v: { "probe-url"?: string; "probe-expect"?: string; "probe-mysql"?: string }): Probe | undefined {
+async function probeFrom(kind: UpstreamKind, v: { "probe-url"?: string; "probe-expect"?: string; "probe-mysql"?: string; "probe-credentials"?: string }): Promise<Probe | undefined> {
   if (v["probe-mysql"] !== undefined) {
     if (kind !== "stream") throw new RollbackError("ARGS_INVALID", "--probe-mysql", "is the probe of a stream upstream", "for --kind http use --probe-url and --probe-expect");
-    const dsn = dsnFromEnv("PROBE_DATABASE_URL");
+    const file = v["probe-credentials"];
+    // The file's path, never its text, names the error: the text holds a password.
+    const dsn = file === undefined ? dsnFromEnv("PROBE_DATABASE_URL") : parseDsn(((await readIfExists(file)) ?? missing(file)).trim(), file);
     return { kind: "mysql", listen: parseProbeListen(v["probe-mysql"]), user: dsn.user, password: dsn.password };
   }
   if (v["probe-url"] === undefined && v["probe-expect"] === undefined) return undefined;
   if (kind !== "http") throw new RollbackError("ARGS_INVALID", "--probe-url", "is the probe of an http upstream", "for --kind stream use --probe-mysql");
   return { kind: "http", url: parseProbeUrl(required(v["probe-url"], "probe-url")), expect: parseExpectation(required(v["probe-expect"], "probe-expect")) };
+}
+
+function missing(file: string): never {
+  throw new RollbackError("FILE_UNREADABLE", file, "does not exist", "write the probe's mysql:// URL there (mode 0600), or set PROBE_DATABASE_URL");
 }

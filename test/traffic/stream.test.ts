@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "../../lib/mysql";
 import { freePort } from "../../lib/sandbox/free-port";
@@ -79,7 +79,10 @@ describe.each(testFlavors())("stream upstream: nginx in front of MySQL (%s)", (f
   it("undoes a switch that moved nothing: an upstream nginx's stream server does not proxy to (exit 1, file as before)", async () => {
     const before = await readFile(file, "utf8");
     // nginx accepts the extra block and reloads fine; connections still go through `mysql`.
-    const run = await runScript("switch-upstream", cli("mysql_idc", `127.0.0.1:${aws.port}`, "--probe-mysql", `127.0.0.1:${proxyPort}`, "--probe-timeout", "2"), probeEnv);
+    // The credentials from a file this time (how it runs over SSH, where env does not travel).
+    const credentials = nginx.path("probe-database-url");
+    await writeFile(credentials, `${probeEnv.PROBE_DATABASE_URL}\n`, { mode: 0o600 });
+    const run = await runScript("switch-upstream", cli("mysql_idc", `127.0.0.1:${aws.port}`, "--probe-mysql", `127.0.0.1:${proxyPort}`, "--probe-credentials", credentials, "--probe-timeout", "2"));
     expect(run.code, run.stderr).toBe(1);
     expect(run.json).toMatchObject({ outcome: "rolled-back", effect: { proven: false } });
     expect(run.json.effect.probe.lastAnswer).toContain(`:${idc.port} server_id=`);
