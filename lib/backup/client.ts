@@ -1,4 +1,5 @@
 import { ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,10 +8,54 @@ import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import { Dsn } from "../dsn";
 import { RollbackError, isRollbackError, messageOf } from "../errors";
+import { Flavor, clientToolNames, toolFlavor } from "../flavor";
 
-/** The MariaDB client tools (override for a MySQL client install or a non-PATH location). */
-export const DUMP_BIN = process.env.MARIADB_DUMP ?? "mariadb-dump";
-const CLIENT_BIN = process.env.MARIADB_CLIENT ?? "mariadb";
+/** A client program checked to belong to the server's family. */
+export interface Tool {
+  readonly bin: string;
+  /** Its `--version` line (recorded in the manifest). */
+  readonly version: string;
+}
+
+/** Per-tool overrides, by family and role; then ROLLBACK_TOOLS_DIR; then PATH. */
+const TOOL_ENV: Record<Flavor, Record<"dump" | "client", string>> = {
+  mariadb: { dump: "MARIADB_DUMP", client: "MARIADB_CLIENT" },
+  mysql: { dump: "MYSQL_DUMP", client: "MYSQL_CLIENT" },
+};
+
+function installHint(flavor: Flavor): string {
+  const pkg = flavor === "mysql" ? "Oracle's mysql-client" : "mariadb-client";
+  const env = TOOL_ENV[flavor];
+  return `install ${pkg}, or set ROLLBACK_TOOLS_DIR (a folder with ${Object.values(clientToolNames(flavor)).join(" and ")}) or ${env.dump} / ${env.client}`;
+}
+
+/** Where a tool is taken from: its env override, else the tools folder, else the bare name (PATH). Pure. */
+export function toolPath(flavor: Flavor, role: "dump" | "client", env: NodeJS.ProcessEnv = process.env): string {
+  const override = env[TOOL_ENV[flavor][role]];
+  if (override) return override;
+  const name = clientToolNames(flavor)[role];
+  const dir = env.ROLLBACK_TOOLS_DIR;
+  return dir && existsSync(join(dir, name)) ? join(dir, name) : name;
+}
+
+/**
+ * The dump or client tool for a server of `flavor`, refused when its `--version` says it is the
+ * other family's (Debian's `mysqldump` is MariaDB's: it would dump a MySQL server in a form
+ * MySQL refuses to load).
+ */
+export async function clientTool(flavor: Flavor, role: "dump" | "client", env: NodeJS.ProcessEnv = process.env): Promise<Tool> {
+  const bin = toolPath(flavor, role, env);
+  let version: string;
+  try {
+    version = (await promisify(execFile)(bin, ["--version"])).stdout.trim();
+  } catch (e) {
+    throw new RollbackError("TOOL_MISSING", bin, messageOf(e), installHint(flavor));
+  }
+  if (toolFlavor(version) !== flavor) {
+    throw new RollbackError("TOOL_MISMATCH", bin, `is ${toolFlavor(version) === "mysql" ? "MySQL" : "MariaDB"}'s ("${version}"), the server is ${flavor === "mysql" ? "MySQL" : "MariaDB"}`, installHint(flavor));
+  }
+  return { bin, version };
+}
 
 /** Quotes an option-file value: the client unescapes \\ \" \n; `#` inside quotes is not a comment. */
 function optionValue(v: string): string {
@@ -37,7 +82,8 @@ export function clientConfig(d: Dsn): string {
 
 const CONFIG_DIR = /^rollback-client-(\d+)-/;
 
-function alive(pid: number): boolean {
+/** Whether a process of this host still runs (EPERM: it does, as another user). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -70,16 +116,6 @@ export async function withClientConfig<T>(d: Dsn, fn: (cnf: string) => Promise<T
   }
 }
 
-/** `mariadb-dump --version` → "mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB, ...". */
-export async function toolVersion(bin: string): Promise<string> {
-  try {
-    const { stdout } = await promisify(execFile)(bin, ["--version"]);
-    return stdout.trim();
-  } catch (e) {
-    throw new RollbackError("TOOL_MISSING", bin, messageOf(e), "install mariadb-client (or set MARIADB_DUMP / MARIADB_CLIENT)");
-  }
-}
-
 /** Keeps the last few KB of a child's stderr: enough for the error, bounded for a chatty tool. */
 function stderrTail(child: ChildProcess, limit = 8192): () => string {
   let text = "";
@@ -99,13 +135,13 @@ export interface Spawned {
 
 /**
  * Starts a client tool with the option file first (the tools require it in first position).
- * `feed`: we write its stdin (mariadb); `read`: we read its stdout (mariadb-dump).
+ * `feed`: we write its stdin (the client); `read`: we read its stdout (the dump).
  */
 export function spawnTool(bin: string, cnf: string, args: readonly string[], subject: string, io: "feed" | "read"): Spawned {
   const child = spawn(bin, [`--defaults-extra-file=${cnf}`, ...args], { stdio: io === "feed" ? ["pipe", "ignore", "pipe"] : ["ignore", "pipe", "pipe"] });
   const stderr = stderrTail(child);
   const exited = new Promise<void>((resolve, reject) => {
-    child.once("error", (e) => reject(new RollbackError("TOOL_MISSING", bin, messageOf(e), "install mariadb-client (or set MARIADB_DUMP / MARIADB_CLIENT)")));
+    child.once("error", (e) => reject(new RollbackError("TOOL_MISSING", bin, messageOf(e), "check ROLLBACK_TOOLS_DIR and PATH")));
     child.once("close", (code, signal) => {
       if (code === 0) resolve();
       else reject(new RollbackError("TOOL_FAILED", subject, `${bin} ${signal ? `killed by ${signal}` : `exited with ${code}`}: ${stderr().split("\n").slice(-3).join(" | ") || "no message"}`));
@@ -115,11 +151,11 @@ export function spawnTool(bin: string, cnf: string, args: readonly string[], sub
 }
 
 /**
- * Feeds a SQL stream to `mariadb --database=<db>`. The tool's own error wins over the broken
- * pipe it causes; an error of the input (e.g. a corrupt gzip) wins over both.
+ * Feeds a SQL stream to the client (`mysql` / `mariadb`) with `--database=<db>`. The tool's own
+ * error wins over the broken pipe it causes; an error of the input (e.g. a corrupt gzip) wins over both.
  */
-export async function runSql(cnf: string, database: string, input: Readable, subject: string, signal?: AbortSignal): Promise<void> {
-  const tool = spawnTool(CLIENT_BIN, cnf, ["--batch", "--max-allowed-packet=1G", `--database=${database}`], subject, "feed");
+export async function runSql(client: Tool, cnf: string, database: string, input: Readable, subject: string, signal?: AbortSignal): Promise<void> {
+  const tool = spawnTool(client.bin, cnf, ["--batch", "--max-allowed-packet=1G", `--database=${database}`], subject, "feed");
   const abort = () => tool.child.kill("SIGTERM");
   signal?.addEventListener("abort", abort, { once: true });
   try {

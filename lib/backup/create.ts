@@ -1,11 +1,13 @@
-import { mkdir, readdir, rename, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Connection, RowDataPacket } from "mysql2/promise";
 import { Dsn, describeDsn } from "../dsn";
 import { RollbackError, messageOf } from "../errors";
+import { ServerInfo, binlogStatusSql, dumpNoPositionFlags, dumpPositionFlags, parseServerVersion } from "../flavor";
 import { connect } from "../mysql";
 import { Progress } from "../progress";
-import { DUMP_BIN, spawnTool, toolVersion, withClientConfig } from "./client";
+import { alive, clientTool, spawnTool, withClientConfig } from "./client";
 import { DumpScanner } from "./dump-scanner";
 import { MANIFEST, Manifest, writeManifest } from "./manifest";
 import { BackupWriter } from "./writer";
@@ -36,6 +38,7 @@ export interface CreateReport {
 }
 
 interface ServerFacts {
+  info: ServerInfo;
   server: Manifest["server"];
   charset: Manifest["charset"];
   estimatedRows: number;
@@ -51,8 +54,9 @@ async function one<T extends RowDataPacket>(c: Connection, sql: string, args: un
 
 /**
  * What the manifest records about the server, and whether the dump can record a binlog
- * position: `--master-data` needs binary logging and the BINLOG MONITOR / REPLICATION CLIENT
- * privilege; MariaDB reads it from the snapshot (binlog_snapshot_*), without a global lock.
+ * position: it needs binary logging and the BINLOG MONITOR / REPLICATION CLIENT privilege (and
+ * RELOAD on MySQL, whose mysqldump takes a brief global read lock for it); MariaDB reads it
+ * from the snapshot (binlog_snapshot_*), without a global lock.
  */
 async function serverFacts(d: Dsn): Promise<ServerFacts> {
   const c = await connect(d);
@@ -61,19 +65,20 @@ async function serverFacts(d: Dsn): Promise<ServerFacts> {
     const schema = await one(c, "SELECT DEFAULT_CHARACTER_SET_NAME AS cs, DEFAULT_COLLATION_NAME AS coll FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", [d.database]);
     if (!schema) throw new RollbackError("DB_MISSING", describeDsn(d), "the database does not exist", "check DATABASE_URL");
     const rows = await one(c, "SELECT COALESCE(SUM(TABLE_ROWS), 0) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE <> 'VIEW'", [d.database]);
+    const info = parseServerVersion(String(v.version));
     const notes: string[] = [];
-    const positionFlags: string[] = [];
+    let positionFlags = dumpNoPositionFlags(info);
     if (String(v.logBin) !== "1") notes.push("binary logging is off on the server: no binlog/GTID position recorded");
     else {
       try {
-        await c.query("SHOW MASTER STATUS");
-        positionFlags.push("--master-data=2");
-        if (/mariadb/i.test(String(v.version))) positionFlags.push("--gtid");
+        await c.query(binlogStatusSql(info));
+        positionFlags = dumpPositionFlags(info);
       } catch (e) {
         notes.push(`binlog position not recorded: ${messageOf(e)}`);
       }
     }
     return {
+      info,
       server: {
         host: d.host,
         port: d.port,
@@ -107,6 +112,8 @@ export const DUMP_FLAGS = [
   "--events",
   "--hex-blob",
   "--tz-utc",
+  // Tablespace statements are for NDB; reading them needs PROCESS since MySQL 8.0.21.
+  "--no-tablespaces",
   "--default-character-set=utf8mb4",
   "--max-allowed-packet=1G",
 ] as const;
@@ -116,18 +123,80 @@ async function assertFreeTarget(out: string): Promise<void> {
   if (entries.length > 0) throw new RollbackError("BACKUP_EXISTS", out, "already exists and is not empty", "choose a new --out directory; backups are never overwritten");
 }
 
+/** `host pid`: who holds a lock or wrote a partial directory (pids are only comparable on one host). */
+const OWNER = `${hostname()} ${process.pid}`;
+
+/** Whether `owner` ("host pid") is a process of this host that is gone. Pure but for the pid check. */
+function deadOwner(owner: string): boolean {
+  const [host, pid] = owner.trim().split(" ");
+  return host === hostname() && /^\d+$/.test(pid ?? "") && !alive(Number(pid));
+}
+
+/**
+ * One `create` per backup path at a time: `.NAME.lock` next to it, created exclusively and
+ * holding "host pid". A lock whose process (on this host) is gone was left by a killed run and
+ * is taken over; any other is refused. Returns the release function.
+ */
+async function lockOut(out: string): Promise<() => Promise<void>> {
+  const lock = join(dirname(out), `.${basename(out)}.lock`);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await writeFile(lock, `${OWNER}\n`, { flag: "wx", mode: 0o600 });
+      return () => rm(lock, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw new RollbackError("FILE_UNWRITABLE", lock, messageOf(e), "check that the backup's parent directory exists and is writable");
+      const holder = await readFile(lock, "utf8").catch(() => "");
+      if (attempt > 0 || !deadOwner(holder)) {
+        throw new RollbackError("BACKUP_BUSY", out, `another backup create into this path is running (${lock}: ${holder.trim() || "being written"})`, "wait for it to finish, or choose another --out");
+      }
+      await rm(lock, { force: true });
+    }
+  }
+}
+
+const PARTIAL = /^\.(.+)\.partial-(\S+)-(\d+)$/;
+
+/** The sibling directory a backup is written into, named after this host and process. */
+function partialDir(out: string): string {
+  return join(dirname(out), `.${basename(out)}.partial-${OWNER.replace(" ", "-")}`);
+}
+
+/** Partial directories of runs on this host that were killed (their process is gone): production data, removed. */
+async function removeStalePartials(parent: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await readdir(parent).catch(() => [] as string[])) {
+    const m = PARTIAL.exec(name);
+    if (m && deadOwner(`${m[2]} ${m[3]}`)) {
+      await rm(join(parent, name), { recursive: true, force: true });
+      removed.push(`removed ${name}, left by a backup run that was killed`);
+    }
+  }
+  return removed;
+}
+
 /**
  * Dumps the database into a new backup directory. Everything is written into a sibling
- * `.partial` directory renamed into place at the end: a directory named like the backup is
- * always a finished one.
+ * `.partial` directory (0700, files 0600: production data) renamed into place at the end: a
+ * directory named like the backup is always a finished one. Interrupted (`signal`), the dump is
+ * stopped and the partial directory and the client option file are removed.
  */
 export async function createBackup(opts: CreateOptions): Promise<CreateReport> {
   const out = resolve(opts.out);
+  const release = await lockOut(out);
+  try {
+    return await createLocked(opts, out);
+  } finally {
+    await release();
+  }
+}
+
+async function createLocked(opts: CreateOptions, out: string): Promise<CreateReport> {
   await assertFreeTarget(out);
+  const cleaned = await removeStalePartials(dirname(out));
   const facts = await serverFacts(opts.dsn);
-  const version = await toolVersion(DUMP_BIN);
-  const partial = join(dirname(out), `.${basename(out)}.partial-${process.pid}`);
-  await mkdir(partial, { recursive: true });
+  const tool = await clientTool(facts.info.flavor, "dump");
+  const partial = partialDir(out);
+  await mkdir(partial, { mode: 0o700 });
   const writer = new BackupWriter(partial, opts.gzipLevel ?? 1);
   const options = [...DUMP_FLAGS, ...facts.positionFlags];
   // information_schema's row counts are estimates (InnoDB samples): good enough for an ETA.
@@ -135,9 +204,10 @@ export async function createBackup(opts: CreateOptions): Promise<CreateReport> {
   const started = new Date();
   try {
     const scanned = await withClientConfig(opts.dsn, async (cnf) => {
-      const dump = spawnTool(DUMP_BIN, cnf, [...options, "--", opts.dsn.database], opts.dsn.database, "read");
+      const dump = spawnTool(tool.bin, cnf, [...options, "--", opts.dsn.database], opts.dsn.database, "read");
       const stop = () => dump.child.kill("SIGTERM");
       opts.signal?.addEventListener("abort", stop, { once: true });
+      if (opts.signal?.aborted) stop();
       const scanner = new DumpScanner(writer.accept);
       try {
         for await (const chunk of dump.child.stdout!) {
@@ -149,14 +219,14 @@ export async function createBackup(opts: CreateOptions): Promise<CreateReport> {
       } catch (e) {
         stop();
         await dump.exited.catch(() => undefined);
-        throw opts.signal?.aborted ? new RollbackError("ABORTED", out, "interrupted; no backup written") : e;
+        throw opts.signal?.aborted ? new RollbackError("ABORTED", out, "interrupted; no backup written (the partial directory was removed)") : e;
       } finally {
         opts.signal?.removeEventListener("abort", stop);
       }
       return { facts: scanner.end(), warnings: dump.stderr() };
     });
     if (!scanned.facts.completed) {
-      throw new RollbackError("BACKUP_INCOMPLETE", DUMP_BIN, "output ended without the '-- Dump completed' trailer", "see the dump tool's messages above");
+      throw new RollbackError("BACKUP_INCOMPLETE", tool.bin, "output ended without the '-- Dump completed' trailer", "see the dump tool's messages above");
     }
     const finished = new Date();
     const { files, tables } = await writer.finish(scanned.facts, finished);
@@ -167,7 +237,7 @@ export async function createBackup(opts: CreateOptions): Promise<CreateReport> {
       database: opts.dsn.database,
       charset: facts.charset,
       server: facts.server,
-      tool: { name: DUMP_BIN, version },
+      tool: { name: basename(tool.bin), version: tool.version },
       options,
       startedAt: started.toISOString(),
       finishedAt: finished.toISOString(),
@@ -177,10 +247,10 @@ export async function createBackup(opts: CreateOptions): Promise<CreateReport> {
       tables,
       views: scanned.facts.views,
       files,
-      notes: [...facts.notes, ...(scanned.warnings ? [`${DUMP_BIN}: ${scanned.warnings}`] : [])],
+      notes: [...facts.notes, ...cleaned, ...(scanned.warnings ? [`${basename(tool.bin)}: ${scanned.warnings}`] : [])],
     };
     await writeManifest(join(partial, MANIFEST), manifest);
-    await rm(out, { recursive: true, force: true }); // an empty directory (checked above) or nothing
+    await rmdir(out).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? undefined : Promise.reject(e))); // empty (checked above; we hold the lock) or absent
     await rename(partial, out);
     return {
       ok: true,

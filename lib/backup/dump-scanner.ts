@@ -17,7 +17,15 @@
  * --databases dump. They name the dumped database, so a restore into another one must not run
  * them; the splitter drops them.
  */
-export type SectionKind = "header" | "database" | "structure" | "data" | "post";
+/**
+ * `replication`: mysqldump's statements that change the loading server's replication state —
+ * `SET @@SESSION.SQL_LOG_BIN= 0` (and its reset), which keeps a restore out of the target's
+ * binary log, so its replicas never get the rows (and needs SYSTEM_VARIABLES_ADMIN), and
+ * `SET @@GLOBAL.GTID_PURGED` (commented or not), which adds the source's GTIDs to the target's
+ * for good and fails with ERROR 3546 once gtid_executed is not empty — in the second file of a
+ * split dump at the latest. The splitter drops them; restore's GTID policy decides instead.
+ */
+export type SectionKind = "header" | "database" | "replication" | "structure" | "data" | "post";
 
 export interface Section {
   readonly kind: SectionKind;
@@ -47,10 +55,12 @@ export interface DumpFacts {
   tables: Map<string, TableFacts>;
   views: string[];
   /**
-   * The header runs `SET @@GLOBAL.GTID_PURGED` (MySQL's mysqldump --set-gtid-purged=ON): loading
-   * changes the target server's replication state, and only once.
+   * The header runs `SET @@GLOBAL.GTID_PURGED` (MySQL's mysqldump --set-gtid-purged=ON/AUTO), not
+   * only as a comment (COMMENTED): a plain load would change the target's GTID state.
    */
   setsGtidPurged: boolean;
+  /** The header runs `SET @@SESSION.SQL_LOG_BIN= 0` (mysqldump with GTIDs): a plain load never reaches replicas. */
+  disablesBinlog: boolean;
   /** The last non-blank line is mysqldump's "-- Dump completed" trailer. */
   completed: boolean;
   /** The trailer's date ("YYYY-MM-DD HH:MM:SS", the dumping client's local time), null without one. */
@@ -61,6 +71,7 @@ export interface DumpFacts {
 const HEADER: Section = { kind: "header" };
 const POST: Section = { kind: "post" };
 const DATABASE: Section = { kind: "database" };
+const REPLICATION: Section = { kind: "replication" };
 
 const CH = { nl: 10, quote: 39, backslash: 92, open: 40, close: 41, tick: 96, dash: 45, space: 32, dot: 46 } as const;
 
@@ -81,7 +92,8 @@ const markers: ReadonlyArray<[RegExp, (m: RegExpMatchArray, s: DumpScanner) => S
 const postStarts = ["/*!50003 ", "DELIMITER ", "/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE"].map((s) => Buffer.from(s));
 const insertStarts = ["INSERT ", "REPLACE "].map((s) => Buffer.from(s));
 const tzUtcLine = Buffer.from("/*!40103 SET TIME_ZONE='+00:00' */;");
-const gtidPurgedLine = Buffer.from("SET @@GLOBAL.GTID_PURGED=");
+const gtidPurgedStarts = ["SET @@GLOBAL.GTID_PURGED=", "/* SET @@GLOBAL.GTID_PURGED="].map((s) => Buffer.from(s));
+const sqlLogBinLines = ["SET @@SESSION.SQL_LOG_BIN= 0;", "SET @@SESSION.SQL_LOG_BIN = @MYSQLDUMP_TEMP_LOG_BIN;"].map((s) => Buffer.from(s));
 
 function startsWith(buf: Buffer, at: number, end: number, prefix: Buffer): boolean {
   return end - at >= prefix.length && buf.compare(prefix, 0, prefix.length, at, at + prefix.length) === 0;
@@ -147,6 +159,7 @@ function emptyFacts(): DumpFacts {
     tables: new Map(),
     views: [],
     setsGtidPurged: false,
+    disablesBinlog: false,
     completed: false,
     completedAt: null,
     rows: 0,
@@ -158,6 +171,8 @@ export class DumpScanner {
   private section: Section = HEADER;
   private carry: Buffer | null = null;
   private lastLineIsTrailer = false;
+  /** Inside a `replication` statement: the section to go back to after it, and its text so far. */
+  private replication: { resume: Section; text: string; open: boolean } | null = null;
   /** The database of a --databases dump the lines are in now. */
   private database = "";
 
@@ -225,23 +240,35 @@ export class DumpScanner {
   private lines(buf: Buffer, stop: number): void {
     let runStart = 0;
     let at = 0;
+    // `line` may move this.section back from a replication statement: the run keeps its own.
+    let run = this.section;
     while (at < stop) {
       let nl = buf.indexOf(CH.nl, at);
       if (nl < 0 || nl >= stop) nl = stop;
       const next = this.line(buf, at, nl);
-      if (next !== this.section) {
-        if (at > runStart) this.emit(this.section, buf.subarray(runStart, at));
+      if (next !== run) {
+        if (at > runStart) this.emit(run, buf.subarray(runStart, at));
         runStart = at;
-        this.section = next;
+        run = next;
       }
+      this.section = next;
       at = nl + 1;
     }
-    if (stop > runStart) this.emit(this.section, buf.subarray(runStart, stop));
+    if (stop > runStart) this.emit(run, buf.subarray(runStart, stop));
   }
 
   /** Reads one line [at, end) and returns the section it belongs to. */
   private line(buf: Buffer, at: number, end: number): Section {
+    if (this.replication) {
+      if (this.replication.open) return this.replicationLine(buf, at, end);
+      this.section = this.replication.resume;
+      this.replication = null;
+    }
     if (end === at) return this.section;
+    if ((this.section.kind === "header" && gtidPurgedStarts.some((p) => startsWith(buf, at, end, p))) || sqlLogBinLines.some((p) => startsWith(buf, at, end, p))) {
+      this.replication = { resume: this.section, text: "", open: true };
+      return this.replicationLine(buf, at, end);
+    }
     const first = buf[at];
     const kind = this.section.kind;
     if (kind === "data" && (first === CH.open || insertStarts.some((p) => startsWith(buf, at, end, p)))) {
@@ -258,12 +285,27 @@ export class DumpScanner {
     return this.section;
   }
 
+  /**
+   * One line of a replication statement. A GTID set of several servers is printed with a line
+   * break after each comma, so the statement ends at the line ending in `;` (or `*\/`).
+   */
+  private replicationLine(buf: Buffer, at: number, end: number): Section {
+    const r = this.replication!;
+    const text = buf.toString("utf8", at, end).trimEnd();
+    r.text += text;
+    if (!/(;|\*\/)$/.test(text)) return REPLICATION;
+    r.open = false;
+    if (r.text.startsWith("SET @@SESSION.SQL_LOG_BIN= 0")) this.facts.disablesBinlog = true;
+    else if (/GTID_PURGED=/.test(r.text)) {
+      this.facts.setsGtidPurged ||= !r.text.startsWith("/*");
+      // "'+uuid:1-5,uuid2:1-3'" (8.0+ adds with a leading '+'), or the ON form's "/*!80000 '+'*/ 'set'".
+      this.facts.gtid = /'\+?([^'+]*)';\s*(\*\/)?$/.exec(r.text)?.[1] ?? null;
+    }
+    return REPLICATION;
+  }
+
   private headerStatement(buf: Buffer, at: number, end: number): void {
     if (startsWith(buf, at, end, tzUtcLine)) this.facts.tzUtc = true;
-    else if (startsWith(buf, at, end, gtidPurgedLine)) {
-      this.facts.setsGtidPurged = true;
-      this.facts.gtid = /'([^']*)';\s*$/.exec(buf.toString("utf8", at, end))?.[1] ?? null;
-    }
   }
 
   private comment(text: string): Section {

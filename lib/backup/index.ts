@@ -7,4 +7,4 @@ export type { CreateOptions, CreateReport } from "./create";
 export { verifyBackups, chooseNewest } from "./verify";
 export type { Candidate, VerifyOptions, VerifyReport } from "./verify";
 export { restoreBackup } from "./restore";
-export type { RestoreOptions, RestoreReport, RestoredTable } from "./restore";
+export type { GtidPolicy, RestoreOptions, RestoreReport, RestoredTable } from "./restore";

@@ -123,8 +123,8 @@ export async function sha256File(path: string): Promise<{ sha256: string; bytes:
 /** Writes the manifest and its sidecar (the sidecar last: a manifest without one is incomplete). */
 export async function writeManifest(path: string, manifest: Manifest): Promise<void> {
   const text = JSON.stringify(manifest, null, 2) + "\n";
-  await writeFile(path, text);
-  await writeFile(`${path}.sha256`, formatSidecar(createHash("sha256").update(text).digest("hex"), path));
+  await writeFile(path, text, { mode: 0o600 });
+  await writeFile(`${path}.sha256`, formatSidecar(createHash("sha256").update(text).digest("hex"), path), { mode: 0o600 });
 }
 
 export type ManifestRead = { manifest: Manifest; reasons: [] } | { manifest: null; reasons: string[] };

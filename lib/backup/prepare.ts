@@ -28,9 +28,10 @@ function refuse(c: Candidate): never {
 /**
  * A plain mysqldump file, verified and split in one read: checksum against its sidecar,
  * trailer, tables — then laid out like our backups so one restore path serves both.
- * Dumps of several databases, or ones setting GTID_PURGED, are refused: loading either into
- * one target database would do something else than the file says. A --databases dump of one
- * database is fine: its CREATE DATABASE / USE lines are dropped, the target is DATABASE_URL's.
+ * Dumps of several databases are refused: loading one into one target database would do
+ * something else than the file says. A --databases dump of one database is fine: its CREATE
+ * DATABASE / USE lines are dropped, the target is DATABASE_URL's. Its SQL_LOG_BIN=0 and
+ * GTID_PURGED statements are dropped too (dump-scanner.ts `replication`).
  */
 async function splitPlainDump(file: string, opts: PrepareOptions): Promise<PreparedBackup> {
   const expected = await readDumpSidecar(file);
@@ -46,7 +47,6 @@ async function splitPlainDump(file: string, opts: PrepareOptions): Promise<Prepa
     const judged = judgeDump(file, expected, scan, { maxAgeHours: opts.maxAgeHours }, st.mtime, now);
     const name = basename(file);
     if (scan.facts.databases.length > 1) judged.reasons.push(`${name}: holds ${scan.facts.databases.length} databases (${scan.facts.databases.join(", ")}): restore one database per dump`);
-    if (scan.facts.setsGtidPurged) judged.reasons.push(`${name}: sets GTID_PURGED (mysqldump --set-gtid-purged=ON): re-dump with --set-gtid-purged=COMMENTED`);
     if (judged.reasons.length > 0) {
       writer.abort();
       refuse({ ...judged, valid: false });

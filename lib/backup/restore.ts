@@ -5,9 +5,10 @@ import { join } from "node:path";
 import type { Connection, RowDataPacket } from "mysql2/promise";
 import { Dsn } from "../dsn";
 import { RollbackError, messageOf } from "../errors";
+import { ServerInfo, adoptGtidSql, definerPrivilege, readServerInfo } from "../flavor";
 import { connect, ident, pool } from "../mysql";
 import { Progress } from "../progress";
-import { runSql, withClientConfig } from "./client";
+import { Tool, clientTool, runSql, withClientConfig } from "./client";
 import { KeyPlan, foreignKeys, orphanQuery, planDeferredKeys } from "./keys";
 import { Manifest, ManifestTable, POST_FILE, SCHEMA_FILE } from "./manifest";
 import { runPool } from "./pool";
@@ -26,6 +27,16 @@ export interface RestoreOptions {
   readonly keepPrevious?: boolean;
   /** Refuse backups older than this. */
   readonly maxAgeHours?: number;
+  /** Create the target database when it does not exist (refused otherwise: a typo'd name would get a new database). */
+  readonly create?: boolean;
+  /**
+   * The backup's GTID set on the target. `off` (default): the restore's writes are the target's
+   * own transactions (binlogged, so its replicas get them, under the target's GTIDs) and the
+   * source's GTIDs never enter the target. `keep`: additionally the backup's set is adopted after
+   * the swap (MySQL: added to gtid_purged; MariaDB: gtid_slave_pos), so the target can replicate
+   * from the backup's source from that point.
+   */
+  readonly gtidPolicy?: GtidPolicy;
   /** Tables with at least this many rows get their secondary indexes built after the load. */
   readonly deferKeysMinRows?: number;
   readonly quiet?: boolean;
@@ -33,6 +44,8 @@ export interface RestoreOptions {
   /** Called as each table finishes loading into staging. */
   readonly onTableLoaded?: (table: string) => void;
 }
+
+export type GtidPolicy = "off" | "keep";
 
 export interface RestoredTable {
   readonly table: string;
@@ -51,6 +64,8 @@ export interface RestoreReport {
   readonly views: number;
   readonly checks: { readonly foreignKeys: number; readonly orphanRows: 0; readonly rowCountsMatch: true };
   readonly createdDatabase: boolean;
+  /** The GTID policy applied and the set adopted (keep), else null. */
+  readonly gtid: { readonly policy: GtidPolicy; readonly adopted: string | null };
   readonly replaced: { readonly tables: number; readonly objects: number };
   /** Where the target's old tables were kept (--keep-previous), else null. */
   readonly previous: string | null;
@@ -95,20 +110,21 @@ async function query(c: Connection, sql: string, args: unknown[] = []): Promise<
 }
 
 /**
- * Creating an object for another definer needs SET USER (MariaDB) / SET_USER_ID (MySQL) or
+ * Creating an object for another definer needs SET USER (MariaDB) / SET_ANY_DEFINER (MySQL) or
  * SUPER. Checked before anything is touched, rather than failing after the swap.
  */
-async function refuseForeignDefiners(c: Connection, postSql: string): Promise<void> {
+async function refuseForeignDefiners(c: Connection, info: ServerInfo, postSql: string): Promise<void> {
   const current = String((await query(c, "SELECT CURRENT_USER() AS u"))[0].u);
   const foreign = definersIn(postSql).filter((d) => d !== current);
   if (foreign.length === 0) return;
   const grants = (await query(c, "SHOW GRANTS")).map((r) => String(Object.values(r)[0]));
-  if (grants.some((g) => /^GRANT (ALL PRIVILEGES|.*\b(SUPER|SET USER|SET_USER_ID)\b.*) ON \*\.\* TO/.test(g))) return;
+  const privilege = definerPrivilege(info);
+  if (grants.some((g) => new RegExp(`^GRANT (ALL PRIVILEGES|.*\\b(SUPER|${privilege})\\b.*) ON \\*\\.\\* TO`).test(g))) return;
   throw new RollbackError(
     "RESTORE_PRIVILEGES",
     POST_FILE,
-    `creates triggers/views/routines/events with DEFINER ${foreign.join(", ")}; ${current} may not (needs SET USER or SUPER)`,
-    "restore as a user with SET USER, or as the definer; nothing was changed",
+    `creates triggers/views/routines/events with DEFINER ${foreign.join(", ")}; ${current} may not (needs ${privilege} or SUPER)`,
+    `restore as a user with ${privilege}, or as the definer; nothing was changed`,
   );
 }
 
@@ -141,6 +157,32 @@ async function dropSchema(c: Connection, schema: string): Promise<string | null>
   }
 }
 
+/**
+ * --gtid-policy keep, checked before anything is touched: the backup must have recorded a GTID
+ * set, and on MySQL the target must run with gtid_mode=ON and hold none of it (gtid_purged can
+ * only grow by a set disjoint from gtid_executed; a target that already executed part of it is
+ * not what the backup's source left).
+ */
+async function checkGtidAdoptable(c: Connection, info: ServerInfo, gtid: string | null): Promise<void> {
+  if (!gtid) throw new RollbackError("RESTORE_GTID", "--gtid-policy keep", "the backup recorded no GTID set (binary logging or GTIDs were off at backup time)", "restore with --gtid-policy off; nothing was changed");
+  if (info.flavor !== "mysql") return;
+  const [r] = await query(c, "SELECT @@GLOBAL.gtid_mode AS mode, GTID_SUBSET(?, GTID_SUBTRACT(?, @@GLOBAL.gtid_executed)) AS disjoint, @@GLOBAL.gtid_executed AS executed", [gtid, gtid]);
+  if (String(r.mode) !== "ON") throw new RollbackError("RESTORE_GTID", "--gtid-policy keep", `the target runs with gtid_mode=${r.mode}: it cannot take GTIDs`, "restore with --gtid-policy off; nothing was changed");
+  if (Number(r.disjoint) !== 1) {
+    throw new RollbackError("RESTORE_GTID", "--gtid-policy keep", `the target's gtid_executed (${String(r.executed).replace(/\s+/g, "")}) already holds part of the backup's set ${gtid}`, "restore with --gtid-policy off; nothing was changed");
+  }
+}
+
+/** Adopts the backup's GTID set (after the swap); returns the set. */
+async function adoptGtid(c: Connection, info: ServerInfo, gtid: string): Promise<string> {
+  try {
+    await c.query(adoptGtidSql(info), [gtid]);
+  } catch (e) {
+    throw new RollbackError("RESTORE_GTID", "--gtid-policy keep", `the data is restored, but adopting the backup's GTID set ${gtid} failed: ${messageOf(e)}`, "set it by hand (MySQL: SET GLOBAL gtid_purged = '+<set>'), or rerun with --gtid-policy off");
+  }
+  return gtid;
+}
+
 function charsetClause(m: Manifest): string {
   return m.charset ? `CHARACTER SET ${m.charset.characterSet} COLLATE ${m.charset.collation}` : "";
 }
@@ -155,6 +197,7 @@ class Restore {
     private readonly backup: PreparedBackup,
     private readonly c: Connection,
     private readonly cnf: string,
+    private readonly client: Tool,
     private readonly staging: string,
   ) {
     this.jobs = opts.jobs ?? Math.min(4, Math.max(2, cpus().length));
@@ -172,7 +215,7 @@ class Restore {
 
   private async sqlFile(path: string, database: string, onBytes?: (n: number) => void, abortable = true): Promise<void> {
     const f = this.file(path);
-    await runSql(this.cnf, database, await checkedSql(f.abs, path, f.sha256, onBytes), path, abortable ? this.opts.signal : undefined);
+    await runSql(this.client, this.cnf, database, await checkedSql(f.abs, path, f.sha256, onBytes), path, abortable ? this.opts.signal : undefined);
   }
 
   /** Runs a phase, records its duration, and tells the operator (stderr) when it is done. */
@@ -311,14 +354,20 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreReport
     const c = await connect({ ...opts.dsn, database: "" });
     try {
       await lockTarget(c, target);
-      await refuseForeignDefiners(c, post);
+      const info = await readServerInfo(c);
+      const client = await clientTool(info.flavor, "client");
+      const exists = (await query(c, "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", [target])).length > 0;
+      if (!exists && !opts.create) throw new RollbackError("DB_MISSING", target, "the target database does not exist", "check DATABASE_URL's database name, or pass --create to create it; nothing was changed");
+      const policy = opts.gtidPolicy ?? "off";
+      if (policy === "keep") await checkGtidAdoptable(c, info, backup.manifest.gtid);
+      await refuseForeignDefiners(c, info, post);
       const notes = [...backup.candidate.notes.map((n) => `backup: ${n}`), ...(await dropLeftovers(c, target))];
       const staging = sideSchema(target, "restore", new Date());
       await c.query(`CREATE DATABASE ${ident(staging)} ${charsetClause(backup.manifest)}`);
       let report: RestoreReport | undefined;
       try {
         report = await withClientConfig(opts.dsn, async (cnf) => {
-          const r = new Restore(opts, backup, c, cnf, staging);
+          const r = new Restore(opts, backup, c, cnf, client, staging);
           r.phasesMs.verify = verifyMs;
           await r.timed("schema", () => r.schema());
           const plans = await r.timed("defer-keys", () => r.deferKeys());
@@ -326,6 +375,7 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreReport
           await r.timed("keys", () => r.restoreKeys(plans));
           const fkCount = await r.timed("checks", () => r.check());
           const swapped = await r.timed("swap", () => r.swap());
+          const adopted = policy === "keep" ? await adoptGtid(c, info, backup.manifest.gtid!) : null;
           if (swapped.previous && !opts.keepPrevious) {
             const failed = await dropSchema(c, swapped.previous);
             if (failed) notes.push(`the target's old tables stay in ${swapped.previous}: ${failed}`);
@@ -339,6 +389,7 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreReport
             views: backup.manifest.views.length,
             checks: { foreignKeys: fkCount, orphanRows: 0, rowCountsMatch: true },
             createdDatabase: swapped.createdTarget,
+            gtid: { policy, adopted },
             replaced: { tables: swapped.replacedTables, objects: swapped.replacedObjects },
             previous: opts.keepPrevious ? swapped.previous : null,
             phasesMs: r.phasesMs,

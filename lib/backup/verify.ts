@@ -213,7 +213,8 @@ export function judgeDump(
   if (f.databases.length > 1) notes.push(`${name}: holds ${f.databases.length} databases (${f.databases.join(", ")}): restore takes one database per dump`);
   const dataOnly = [...f.tables].filter(([, t]) => !t.structure).length;
   if (dataOnly > 0) notes.push(`${name}: ${dataOnly} table(s) have data but no CREATE TABLE (--no-create-info): restore needs the schema`);
-  if (f.setsGtidPurged) notes.push(`${name}: sets GTID_PURGED on load (mysqldump --set-gtid-purged=ON)`);
+  if (f.setsGtidPurged) notes.push(`${name}: sets GTID_PURGED on load (mysqldump --set-gtid-purged=ON); restore does not run it (--gtid-policy keep adopts the set)`);
+  if (f.disablesBinlog) notes.push(`${name}: sets SQL_LOG_BIN=0 on load; restore does not run it, so the restore reaches the target's replicas`);
   notes.push(`${name}: plain dump: row counts found (${f.rows}) cannot be checked against a manifest`);
   return candidate(file, "dump", { reasons, notes, createdAt, database: f.databases[0] ?? f.database, tables: f.tables.size, rows: f.rows });
 }

@@ -42,7 +42,7 @@ class HashedFile {
         cb(null, chunk);
       },
     });
-    const out = createWriteStream(absolute, { flags: "wx" });
+    const out = createWriteStream(absolute, { flags: "wx", mode: 0o600 });
     if (gzipLevel === null) {
       this.head = tap;
       this.done = pipeline(tap, out);
@@ -74,7 +74,8 @@ class HashedFile {
 /**
  * Routes the sections of one dump into the backup layout (see manifest.ts): the header is
  * copied to the top of every file so each file is a complete session script; structure goes
- * to schema.sql, each table's data to its own gzip file, `CREATE DATABASE` / `USE` nowhere,
+ * to schema.sql, each table's data to its own gzip file, `CREATE DATABASE` / `USE` and the
+ * replication statements (SQL_LOG_BIN, GTID_PURGED) nowhere,
  * everything else to post.sql.
  * `accept` is the scanner's synchronous callback; `flush` does the (awaited) writing.
  */
@@ -124,6 +125,9 @@ export class BackupWriter {
       case "database":
         // CREATE DATABASE / USE of the dumped database: the restore chooses its own.
         return;
+      case "replication":
+        // SQL_LOG_BIN=0 / GTID_PURGED: restores replicate, and restore's --gtid-policy decides the GTIDs.
+        return;
       case "structure":
         return (await this.file(SCHEMA_FILE, null)).write(bytes);
       case "post":
@@ -152,7 +156,7 @@ export class BackupWriter {
 
   private async create(path: string, gzipLevel: number | null): Promise<HashedFile> {
     const absolute = join(this.dir, path);
-    await mkdir(dirname(absolute), { recursive: true });
+    await mkdir(dirname(absolute), { recursive: true, mode: 0o700 });
     const f = new HashedFile(path, absolute, gzipLevel);
     await f.write(Buffer.concat(this.header));
     return f;

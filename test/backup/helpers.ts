@@ -4,9 +4,11 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { RowDataPacket } from "mysql2/promise";
 import { connect, ident } from "../../lib/mysql";
-import { LocalServer, LocalServerOptions, startLocalServer } from "../../lib/sandbox/server";
+import { LocalServer, LocalServerOptions, startLocalServer, testFlavors } from "../../lib/sandbox/server";
+import { serverBinaries } from "../../lib/sandbox/binaries";
 import { captureTarget } from "../../lib/backup/swap";
 import { MANIFEST, Manifest, writeManifest } from "../../lib/backup/manifest";
+import { clientTool } from "../../lib/backup/client";
 
 const ROOT = join(__dirname, "..", "..");
 
@@ -102,4 +104,29 @@ export function sha256sum(dir: string, name: string): Promise<void> {
   return new Promise((resolve, reject) =>
     execFile("sh", ["-c", `sha256sum '${name}' > '${name}.sha256'`], { cwd: dir }, (e) => (e ? reject(e) : resolve())),
   );
+}
+
+/**
+ * The integers from..to as a derived table `seq(seq)`, on both flavours (MariaDB's seq_1_to_N
+ * engine does not exist on MySQL). Two cross-joined recursive CTEs of 1000 rows: MySQL's
+ * cte_max_recursion_depth defaults to 1000, and MariaDB names that limit differently.
+ */
+export function seq(from: number, to: number): string {
+  return `(WITH RECURSIVE d(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM d WHERE i < 999)
+    SELECT ${from} + a.i + 1000 * b.i AS seq FROM d a CROSS JOIN d b WHERE ${from} + a.i + 1000 * b.i <= ${to}) seq`;
+}
+
+/** The dump tool a plain-dump test runs, as an IDC team would: the server's own family's. */
+export async function dumpCommand(server: LocalServer, flags: readonly string[]): Promise<string> {
+  const tool = await clientTool(server.flavor, "dump");
+  return `'${tool.bin}' --host=127.0.0.1 --port=${server.port} --user=root ${flags.join(" ")}`;
+}
+
+/**
+ * The client tools the library picks come from ROLLBACK_TOOLS_DIR first: point it at the
+ * sandbox's MySQL tools (MariaDB's are not in that folder, so they still come from PATH). The
+ * CLI runs inherit it.
+ */
+export function useSandboxTools(): void {
+  if (testFlavors().includes("mysql")) process.env.ROLLBACK_TOOLS_DIR ??= serverBinaries("mysql").toolsDir;
 }
