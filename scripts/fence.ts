@@ -1,6 +1,7 @@
 import { EXIT, listFlag, numberFlag, parseCli, runMain } from "../lib/cli";
 import { dsnFromEnv } from "../lib/dsn";
 import { RollbackError } from "../lib/errors";
+import { DEFAULT_GUARDRAILS } from "../lib/guardrails";
 import { parseUsers } from "../lib/fence/accounts";
 import { FenceReport, fenceOff, fenceOn, fenceStatus } from "../lib/fence/fence";
 import { FENCE_METHODS, FenceMethod, readRecord } from "../lib/fence/record";
@@ -9,7 +10,10 @@ import { emit, required, say, usage } from "../lib/traffic/script";
 const USAGE = `
 usage: fence.ts on|off|status|check --users U1,U2 [--method account-lock|read-only]
                 [--timeout S (30)] [--position P] [--record FILE] [--poll-ms N (200)] [--json]
+                on: [--skip-guardrails] [--max-transaction-s S (60)] [--quiet-s S (5)]
+                    [--max-replica-lag-s S (0)] [--guard-wait S (0)]
 env:   DATABASE_URL=mysql://admin:pass@host:port/db   (an admin account, never one of --users)
+       REPLICA_DATABASE_URL=mysql://…  (optional, IDC: its replication is a guardrail)
 
 Stops the application accounts from writing on this server, whatever path they come by.
   on      account-lock: ALTER USER … ACCOUNT LOCK for every host entry of each name (or the
@@ -18,6 +22,11 @@ Stops the application accounts from writing on this server, whatever path they c
           read-only: the same wait and kill, then SET GLOBAL read_only (+ super_read_only on
           MySQL); refused on RDS (a parameter-group setting). Idempotent. Prints the commit
           position right after the fence holds (GTID set or binlog file:pos, and which).
+          First the guardrails, each with value and threshold (a refusal changes nothing,
+          exit 1): no transaction older than --max-transaction-s, no DDL running or waiting on
+          a metadata lock, no rows written by accounts outside --users during --quiet-s
+          (performance_schema counters; "not measured" where it is off), IDC's replica (when
+          REPLICA_DATABASE_URL is set) stopped or caught up. --guard-wait re-measures up to S.
   off     lifts exactly what on recorded in --record (an account locked before stays locked).
   status  fenced or not, and the sessions of those accounts still open (exit 0 / 1).
   check   exit 0 only when the fence holds, no session of those accounts is open and the commit
@@ -38,6 +47,11 @@ runMain(async (argv) => {
       position: { type: "string" },
       record: { type: "string" },
       "poll-ms": { type: "string" },
+      "skip-guardrails": { type: "boolean", default: false },
+      "max-transaction-s": { type: "string" },
+      "quiet-s": { type: "string" },
+      "max-replica-lag-s": { type: "string" },
+      "guard-wait": { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
@@ -58,6 +72,17 @@ runMain(async (argv) => {
     recordPath: values.record,
     timeoutS: numberFlag(values.timeout, "timeout", 30),
     pollMs: numberFlag(values["poll-ms"], "poll-ms", 200, 10),
+    guardrails: values["skip-guardrails"]
+      ? undefined
+      : {
+          thresholds: {
+            maxTransactionS: numberFlag(values["max-transaction-s"], "max-transaction-s", DEFAULT_GUARDRAILS.maxTransactionS),
+            maxReplicaLagS: numberFlag(values["max-replica-lag-s"], "max-replica-lag-s", DEFAULT_GUARDRAILS.maxReplicaLagS),
+          },
+          windowS: numberFlag(values["quiet-s"], "quiet-s", 5),
+          waitS: numberFlag(values["guard-wait"], "guard-wait", 0),
+          replicaDsn: process.env.REPLICA_DATABASE_URL ? dsnFromEnv("REPLICA_DATABASE_URL") : undefined,
+        },
     log: say,
   };
   let report: FenceReport;

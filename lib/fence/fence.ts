@@ -2,6 +2,8 @@ import type { Connection, RowDataPacket } from "mysql2/promise";
 import { Dsn, describeDsn } from "../dsn";
 import { RollbackError, messageOf } from "../errors";
 import { CommitPosition, ServerInfo, commitPosition, formatPosition, hasSuperReadOnly, isRds, readServerInfo, supportsAccountLock } from "../flavor";
+import { GuardrailReport, guardrailLines } from "../guardrails";
+import { GuardrailOptions, checkGuardrails } from "../guardrails-measure";
 import { connect } from "../mysql";
 import { KillResult, Session, SYSTEM_USERS, describeBlocker, drain, findBlockers, killSession, listSessions } from "../traffic/drain";
 import { Account, UserSpec, describeAccount, isLocked, resolveAccounts, sessionOf, setLocked } from "./accounts";
@@ -31,6 +33,8 @@ export interface FenceOptions {
   /** on: seconds to wait for the accounts' open transactions before killing their sessions. */
   readonly timeoutS?: number;
   readonly pollMs?: number;
+  /** on: the pre-switch guardrails to pass first (lib/guardrails.ts); undefined: skipped. */
+  readonly guardrails?: Omit<GuardrailOptions, "dsn" | "accounts" | "log">;
   readonly log?: (line: string) => void;
 }
 
@@ -72,6 +76,8 @@ export interface FenceReport {
   readonly lifted?: readonly string[];
   readonly kept?: readonly string[];
   readonly record?: string;
+  /** on: the guardrails' verdicts (a refusal changes nothing); absent when skipped. */
+  readonly guardrails?: GuardrailReport & { readonly waitedMs: number };
 }
 
 interface Ctx {
@@ -106,6 +112,14 @@ export async function fenceOn(opts: FenceOptions): Promise<FenceReport> {
     }
     const previous = await readRecord(recordPath);
     if (previous) assertRecordFor(previous, recordPath, server, opts.method);
+    // Guardrails come before the fence; once a fence is (partly) up, completing it is safer.
+    const guardrails = opts.guardrails && !previous ? await checkGuardrails(c, { ...opts.guardrails, dsn: opts.dsn, accounts, log }) : undefined;
+    for (const line of guardrails ? guardrailLines(guardrails) : []) log(line);
+    if (guardrails && !guardrails.ok) {
+      log(`fence: refused by the guardrails; nothing was changed on ${server}`);
+      const state = await accountStates(ctx, accounts);
+      return { ok: false, action: "on", server, method: opts.method, fenced: false, accounts: state, sessions: [], position: await positionNow(ctx), guardrails };
+    }
     const record = await planRecord(ctx, opts.method, accounts, previous);
     // Durable before the first change: a crash from here on leaves a record `off` can undo.
     await writeRecord(recordPath, record);
@@ -141,6 +155,7 @@ export async function fenceOn(opts: FenceOptions): Promise<FenceReport> {
       killed,
       position,
       record: recordPath,
+      guardrails,
     };
   });
 }

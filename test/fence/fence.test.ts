@@ -143,7 +143,7 @@ describe.each(testFlavors())("fence (%s)", (flavor) => {
     const stuck = await as("app");
     await stuck.query("BEGIN");
     await stuck.query("INSERT INTO t (who) VALUES ('never-acknowledged')");
-    const run = runScript("fence", ["on", "--users", "app,legacy", "--record", record(), "--timeout", "60", "--poll-ms", "50"], env());
+    const run = runScript("fence", ["on", "--users", "app,legacy", "--record", record(), "--timeout", "60", "--poll-ms", "50", "--skip-guardrails"], env());
     // Wait until the script has locked the accounts and sits in its wait for the open transaction.
     for (let i = 0; i < 200 && !(await locked("app", "127.0.0.1")); i++) await new Promise((r) => setTimeout(r, 50));
     expect(await locked("app", "127.0.0.1")).toBe(true);
@@ -156,7 +156,7 @@ describe.each(testFlavors())("fence (%s)", (flavor) => {
     expect(await locked("app")).toBe(false);
     expect(await locked("legacy")).toBe(true);
 
-    const on = await runScript("fence", ["on", "--users", "app,legacy", "--record", record(), "--timeout", "0.5", "--json"], env()).done;
+    const on = await runScript("fence", ["on", "--users", "app,legacy", "--record", record(), "--timeout", "0.5", "--skip-guardrails", "--json"], env()).done;
     expect(on.code, on.stderr).toBe(0);
     const report = JSON.parse(on.stdout);
     expect(report.killed).toEqual([expect.objectContaining({ id: stuck.threadId, user: "app", killed: true, inTransaction: true })]);
