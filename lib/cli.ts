@@ -49,13 +49,13 @@ export function signalExitCode(signal: NodeJS.Signals): number {
  * handlers replace node's default (die at once), so the tool can finish or put things back;
  * later signals are acknowledged on stderr, not obeyed, for the same reason (kill -9 remains).
  */
-export function interruptSignal(say: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): AbortSignal {
+export function interruptSignal(say: (line: string) => void = (l) => process.stderr.write(`${l}\n`), doing = "putting things back"): AbortSignal {
   const controller = new AbortController();
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.on(sig, () => {
-      if (controller.signal.aborted) say(`${sig} again: still putting things back, please wait`);
+      if (controller.signal.aborted) say(`${sig} again: still ${doing}, please wait`);
       else {
-        say(`${sig}: stopping; putting things back`);
+        say(`${sig}: stopping; ${doing}`);
         controller.abort(sig);
       }
     });

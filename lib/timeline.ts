@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { appendFile, mkdir, readFile } from "node:fs/promises";
+import { appendFile, mkdir, open, readFile } from "node:fs/promises";
 import { constants } from "node:os";
 import { dirname } from "node:path";
 import { RollbackError, messageOf } from "./errors";
@@ -14,8 +14,16 @@ import { PHASES, PhaseId, STEPS, budgetMs } from "./runbook";
  */
 export type EntryPhase = PhaseId | "decision" | "verification";
 
-/** ok: done; failed: the step ran and failed; not-run: deliberately not executed (says why in `note`). */
-export type EntryStatus = "ok" | "failed" | "not-run";
+/**
+ * ok: done; failed: the step ran and failed; interrupted: a SIGINT/SIGTERM reached it (forwarded
+ * by scripts/step.ts) and it ended; not-run: deliberately not executed (says why in `note`).
+ */
+export type EntryStatus = "ok" | "failed" | "interrupted" | "not-run";
+
+/** A step that did not do its job: it failed, or it was interrupted. */
+export function didNotFinish(e: TimelineEntry | undefined): boolean {
+  return e?.status === "failed" || e?.status === "interrupted";
+}
 
 export interface TimelineEntry {
   readonly step: string;
@@ -47,6 +55,24 @@ export function stepPhase(step: string): { phase: PhaseId; budgetMs: number } {
     throw new RollbackError("STEP_UNKNOWN", step, "is not a runbook step", `one of: ${STEPS.map((x) => x.id).join(", ")}`);
   }
   return { phase: s.phase, budgetMs: budgetMs(s.phase) };
+}
+
+/**
+ * Refuses a timeline path a step could not append to, before the step runs (a step that moved
+ * traffic and then could not record it leaves the report blind): a directory, a parent that is a
+ * file, an unwritable place, or an existing file that is not a timeline. Creates the directory.
+ */
+export async function prepareTimeline(file: string): Promise<void> {
+  try {
+    await mkdir(dirname(file), { recursive: true });
+    const fh = await open(file, "a");
+    await fh.close();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === "EISDIR" ? "is a directory" : code === "ENOTDIR" || code === "EEXIST" ? "has a file where a directory should be" : messageOf(e);
+    throw new RollbackError("TIMELINE_INVALID", file, `cannot be appended to: ${why}`, "give --timeline a writable file path");
+  }
+  await readTimeline(file);
 }
 
 export async function appendEntry(file: string, entry: TimelineEntry): Promise<void> {
@@ -115,7 +141,7 @@ export function phaseTimings(entries: readonly TimelineEntry[]): PhaseTiming[] {
     const durationMs = end - start;
     const endedAtMin = (end - t0) / 60_000;
     // A step rerun after a failure (a second `pulumi up`) supersedes the failed attempt.
-    const failed = [...new Set(mine.map((e) => e.step))].some((id) => lastEntry(mine, id)?.status === "failed");
+    const failed = [...new Set(mine.map((e) => e.step))].some((id) => didNotFinish(lastEntry(mine, id)));
     const status: PhaseStatus = failed
       ? "failed"
       : durationMs > budget || endedAtMin > p.endsAtMin
@@ -138,6 +164,8 @@ export interface ChildOptions {
   readonly onStderr?: (chunk: string) => void;
   /** Also write the child's stdout (its --json report) to ours, as a command resource expects. */
   readonly echoStdout?: boolean;
+  /** When aborted, its reason (a signal name) is sent to the child, which is then waited for. */
+  readonly signal?: AbortSignal;
 }
 
 export interface ChildResult {
@@ -158,7 +186,10 @@ export function runChild(command: readonly string[], opts: ChildOptions = {}): P
       if (opts.echoStdout) process.stdout.write(b);
     });
     child.stderr.on("data", (b: Buffer) => (opts.onStderr ? opts.onStderr(b.toString()) : process.stderr.write(b)));
+    const forward = () => child.kill(opts.signal!.reason as NodeJS.Signals);
+    opts.signal?.addEventListener("abort", forward, { once: true });
     child.on("error", (e) => reject(new RollbackError("COMMAND_SPAWN", cmd, messageOf(e), "is it installed and on PATH?")));
+    child.on("close", () => opts.signal?.removeEventListener("abort", forward));
     child.on("close", (c, signal) => resolve({ code: c ?? (signal ? 128 + (constants.signals[signal] ?? 0) : null), stdout: Buffer.concat(out).toString() }));
   });
 }
@@ -203,15 +234,17 @@ export async function runStep(opts: RunStepOptions): Promise<StepResult> {
   const startedAt = new Date();
   const { code, stdout } = await runChild(opts.command, opts);
   const ok = code !== null && (opts.okCodes ?? [0]).includes(code);
+  const interrupted = opts.signal?.aborted === true;
   const entry: TimelineEntry = {
     step: opts.step,
     phase,
     startedAt: startedAt.toISOString(),
     durationMs: Date.now() - startedAt.getTime(),
     budgetMs: budget,
-    status: ok ? "ok" : "failed",
+    status: interrupted ? "interrupted" : ok ? "ok" : "failed",
     exitCode: code,
     report: redactDeep(parseReport(stdout), secretValues(env)),
+    ...(interrupted ? { note: `interrupted: ${String(opts.signal!.reason)} was passed to the step's command, which ended with exit ${code}` } : {}),
   };
   await appendEntry(opts.timeline, entry);
   return { entry, stdout };

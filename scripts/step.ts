@@ -1,9 +1,9 @@
 import { basename, dirname, resolve } from "node:path";
-import { EXIT, listFlag, parseCli, runMain } from "../lib/cli";
+import { EXIT, interruptSignal, listFlag, parseCli, runMain, signalExitCode } from "../lib/cli";
 import { RollbackError } from "../lib/errors";
 import { Notifier, notifierFromEnv } from "../lib/notify";
 import { PHASES, STEPS } from "../lib/runbook";
-import { readTimeline, runStep, stepPhase, timelinePath } from "../lib/timeline";
+import { prepareTimeline, readTimeline, runStep, stepPhase, timelinePath } from "../lib/timeline";
 
 const USAGE = `usage: npx tsx scripts/step.ts <step-id> [--timeline FILE] [--ok-codes 0,1] -- <command...>
 
@@ -14,7 +14,10 @@ stderr, passes its stdout (the step's --json report) through, and appends one JS
 Exits with the command's exit code; codes listed in --ok-codes count as success and exit 0.
 With env ROLLBACK_WEBHOOK_URL (a secret), notifies a Slack-compatible webhook: the run's start
 (with ROLLBACK_CONTACTS), each new phase, progress every ROLLBACK_PROGRESS_EVERY_MIN (30) minutes
-while a step runs, and a failed step. A failed delivery is logged; the step runs regardless.`;
+while a step runs, and a failed step. A failed delivery is logged; the step runs regardless.
+A timeline path that cannot be appended to (a directory, not a timeline) is refused before the
+step runs. SIGINT/SIGTERM are passed to the step's command, which is waited for (it puts back
+what it must); the step is recorded as interrupted and the exit is 130/143.`;
 
 async function main(argv: string[]): Promise<number> {
   const split = argv.indexOf("--");
@@ -35,15 +38,18 @@ async function main(argv: string[]): Promise<number> {
     return n;
   });
   const file = timelinePath(values.timeline);
+  await prepareTimeline(file);
   const notifier = await announce(step, file);
-  const { entry } = await runStep({ step, command, timeline: file, okCodes, echoStdout: true });
+  const signal = interruptSignal((line) => process.stderr.write(`step ${step}: ${line}\n`), "waiting for the step, which got the signal");
+  const { entry } = await runStep({ step, command, timeline: file, okCodes, echoStdout: true, signal });
   process.stderr.write(`step ${step}: ${entry.status} (exit ${entry.exitCode}) in ${entry.durationMs} ms\n`);
   if (notifier) {
     notifier.stop();
-    if (entry.status === "failed") notifier.phase([`Step ${step} FAILED (exit ${entry.exitCode}): the runbook stops here`]);
+    if (entry.status !== "ok") notifier.phase([`Step ${step} ${entry.status.toUpperCase()} (exit ${entry.exitCode}): the runbook stops here`]);
     await notifier.flush();
   }
   if (entry.status === "ok") return EXIT.ok;
+  if (entry.status === "interrupted") return signalExitCode(signal.reason as NodeJS.Signals);
   return entry.exitCode ?? EXIT.error;
 }
 

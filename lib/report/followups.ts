@@ -2,7 +2,7 @@ import { ContactRole, Contacts } from "../contacts";
 import type { Decision } from "../decision";
 import { formatDuration } from "../progress";
 import { STEPS } from "../runbook";
-import { PhaseTiming, TimelineEntry, lastEntry } from "../timeline";
+import { PhaseTiming, TimelineEntry, didNotFinish, lastEntry } from "../timeline";
 import { ChecklistItem, CHECK } from "./checklist";
 import { count, num, obj, summarizeReport, syncCounts } from "./evidence";
 
@@ -82,7 +82,7 @@ export function followUps(i: FollowUpInput): FollowUp[] {
     .sort((a, b) => b.durationMs - a.durationMs)
     .slice(0, 3)
     .map((e) => `${e.step} took ${formatDuration(e.durationMs)}`);
-  const failedSteps = STEPS.filter((s) => lastEntry(i.entries, s.id)?.status === "failed").map((s) => `step failed: ${s.id}`);
+  const failedSteps = STEPS.filter((s) => didNotFinish(lastEntry(i.entries, s.id))).map((s) => `step ${lastEntry(i.entries, s.id)!.status}: ${s.id}`);
   const perf = obj(lastEntry(i.entries, CHECK.perf)?.report);
 
   return [

@@ -6,7 +6,7 @@ import type { Decision } from "../decision";
 import { RollbackError } from "../errors";
 import { STEPS } from "../runbook";
 import { DEFAULT_THRESHOLDS, Thresholds } from "../thresholds";
-import { PhaseTiming, TimelineEntry, lastEntry, phaseTimings } from "../timeline";
+import { PhaseTiming, TimelineEntry, didNotFinish, lastEntry, phaseTimings } from "../timeline";
 import { CHECK, ChecklistItem, checklist } from "./checklist";
 import { obj, summarizeReport, verifySummary } from "./evidence";
 import { Changes, FollowUp, followUps } from "./followups";
@@ -109,7 +109,7 @@ export function buildReport(entries: readonly TimelineEntry[], opts: BuildOption
   const runbook = entries.filter((e) => STEPS.some((s) => s.id === e.step));
   const starts = entries.map((e) => Date.parse(e.startedAt));
   const ends = entries.map((e) => Date.parse(e.startedAt) + e.durationMs);
-  const failedSteps = STEPS.filter((s) => lastEntry(entries, s.id)?.status === "failed").map((s) => s.id);
+  const failedSteps = STEPS.filter((s) => didNotFinish(lastEntry(entries, s.id))).map((s) => s.id);
   const report: RollbackReport = {
     title: opts.title,
     generatedAt: (opts.now ?? new Date()).toISOString(),
