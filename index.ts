@@ -1,5 +1,7 @@
+import * as pulumi from "@pulumi/pulumi";
 import { Runbook } from "./components/runbook";
 import { asRunError, loadConfig, resolveRunId } from "./lib/config";
+import { assertBuilt, projectRoot } from "./lib/config/project";
 
 /**
  * The rollback program. `pulumi up -s rollback` makes IDC live, `pulumi up -s cutover` makes
@@ -8,7 +10,11 @@ import { asRunError, loadConfig, resolveRunId } from "./lib/config";
  */
 let rollback: Runbook;
 try {
-  rollback = new Runbook("rollback", { config: loadConfig(), runId: resolveRunId() });
+  const projectDir = projectRoot(pulumi.runtime.getRootDirectory(), __dirname);
+  // Compiled (as Pulumi.yaml runs it), the runbook's commands run dist/scripts: refuse a stale build.
+  // From source (the tests, under mocks) nothing runs.
+  if (__filename.endsWith(".js")) assertBuilt(projectDir);
+  rollback = new Runbook("rollback", { config: loadConfig(), runId: resolveRunId(), projectDir });
 } catch (e) {
   throw asRunError(e);
 }

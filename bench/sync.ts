@@ -14,13 +14,13 @@
  * (lib/sandbox/latency-proxy.ts), for both tools' sync: the VPN to AWS that loopback lacks.
  * The verify figures stay direct, as the target defines them.
  */
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { RUN_TS } from "../components/command-line";
 import { parseCli, numberFlag } from "../lib/cli";
 import { formatDsn } from "../lib/dsn";
 import { startLatencyProxy } from "../lib/sandbox/latency-proxy";
 import { LocalServer, startLocalServer } from "../lib/sandbox/server";
+import { RUN_TS, runOurs, timed } from "./run";
 
 const run = promisify(execFile);
 
@@ -52,29 +52,6 @@ async function questions(...servers: LocalServer[]): Promise<number> {
     await c.end();
   }
   return n;
-}
-
-/** Runs a command; returns wall time, exit code, stdout and (GNU time) peak RSS in MB. */
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ ms: number; code: number; stdout: string; rssMb: number }> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn("/usr/bin/time", ["-f", "RSS_KB=%M", cmd, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const rss = /RSS_KB=(\d+)/.exec(stderr);
-      if (code !== 0 && code !== 1) process.stderr.write(stderr);
-      resolve({ ms: Date.now() - started, code: code ?? -1, stdout, rssMb: rss ? Math.round(Number(rss[1]) / 1024) : NaN });
-    });
-  });
-}
-
-/** Runs one of our scripts the way the runbook starts it (components/command-line.ts RUN_TS). */
-function runOurs(script: string, args: string[], env: NodeJS.ProcessEnv): ReturnType<typeof timed> {
-  return timed(RUN_TS[0], [...RUN_TS.slice(1), script, ...args], env);
 }
 
 /** Best of three start-ups of `sync.ts --help`: what the launcher costs before the first query. */
@@ -156,7 +133,7 @@ async function main(): Promise<void> {
         `CHECKSUM TABLE on both servers: ${checksumParallel} ms in parallel, ${checksumSequential} ms one after the other`,
     );
     const startup = { runbook: await startupMs(RUN_TS[0], RUN_TS.slice(1)), npxTsx: await startupMs("npx", ["tsx"]) };
-    log(`start-up of sync.ts --help: ${startup.runbook} ms as the runbook starts it (${RUN_TS.join(" ")}), ${startup.npxTsx} ms with npx tsx`);
+    log(`start-up of sync.ts --help: ${startup.runbook} ms with ${RUN_TS.join(" ")}, ${startup.npxTsx} ms with npx tsx`);
     const figures = {
       rows,
       latencyMs,

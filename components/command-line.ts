@@ -1,3 +1,4 @@
+import { BUILD_DIR } from "../lib/config/project";
 import { STEPS, type StepId } from "../lib/runbook";
 
 /**
@@ -16,16 +17,19 @@ export function shellJoin(words: readonly (string | number)[]): string {
   return words.map(shellQuote).join(" ");
 }
 
-/** Where one run of the runbook writes its timeline and report (one folder per run id). */
+/** Where one run of the runbook runs and writes its timeline and report (one folder per run id). */
 export interface RunContext {
   /** Changes on every `pulumi up` unless pinned: the per-run trigger of every runbook command. */
   readonly runId: string;
+  /** The project root on the runner: every local command runs there (its `dir`). */
+  readonly projectDir: string;
+  /** Relative to the project root (`.rollback/<runId>/...`), on the runner and over SSH alike. */
   readonly timelineFile: string;
   readonly reportDir: string;
 }
 
-export function runContext(timelineDir: string, runId: string): RunContext {
-  return { runId, timelineFile: `${timelineDir}/${runId}/timeline.jsonl`, reportDir: `${timelineDir}/${runId}` };
+export function runContext(projectDir: string, timelineDir: string, runId: string): RunContext {
+  return { runId, projectDir, timelineFile: `${timelineDir}/${runId}/timeline.jsonl`, reportDir: `${timelineDir}/${runId}` };
 }
 
 /** The script a step runs, from lib/runbook.ts (the one place the runbook is defined). */
@@ -36,27 +40,30 @@ export function scriptOf(step: StepId): string {
 }
 
 /**
- * How a step starts a TypeScript script: node with tsx's loader. `npx tsx` works too (and is
- * what people type), but it starts npm and then a second node process: ~0.7 s more per script
- * here, twice per step (step.ts and the script it times), all of it inside the downtime.
+ * How a step starts a script: node on its compiled copy, `dist/scripts/x.js` (`npm run build`;
+ * lib/config/project.ts refuses a stale one). Not tsx: it is a devDependency, so a runner
+ * installed with `npm ci --omit=dev` has none, and `npx tsx` also starts npm and a second node
+ * process (~0.7 s more per script, twice per step, all of it inside the downtime).
  */
-export const RUN_TS = ["node", "--import", "tsx"] as const;
-
-/**
- * `node --import tsx scripts/report.ts`: the run's timeline → timeline.json + report.md in the run's folder.
- * Not wrapped in step.ts: the report reads the timeline, it is not a timed step of it.
- */
-export function reportCommandLine(run: RunContext): string {
-  return shellJoin([...RUN_TS, scriptOf("report"), "--timeline", run.timelineFile, "--out", run.reportDir, "--json"]);
+export function runScript(script: string): string[] {
+  return ["node", `${BUILD_DIR}/${script.replace(/\.ts$/, ".js")}`];
 }
 
 /**
- * `node --import tsx scripts/step.ts <step> --timeline F -- node --import tsx <script> <args>`: step.ts times the
- * step against its phase budget and appends it to the run's timeline (contracts.md).
+ * `node dist/scripts/report.js`: the run's timeline → timeline.json + report.md in the run's folder.
+ * Not wrapped in step.ts: the report reads the timeline, it is not a timed step of it.
+ */
+export function reportCommandLine(run: RunContext): string {
+  return shellJoin([...runScript(scriptOf("report")), "--timeline", run.timelineFile, "--out", run.reportDir, "--json"]);
+}
+
+/**
+ * `node dist/scripts/step.js <step> --timeline F -- node dist/scripts/<script>.js <args>`: step.ts
+ * times the step against its phase budget and appends it to the run's timeline (contracts.md).
  * `okCodes`: exit codes that still count as success, e.g. 1 from the pre-sync diff, where
  * "differences found" is the expected answer and only 2 (error) must stop `pulumi up`.
  */
 export function stepCommandLine(step: StepId, run: RunContext, args: readonly (string | number)[], okCodes?: readonly number[]): string {
   const own = okCodes ? ["--ok-codes", okCodes.join(",")] : [];
-  return shellJoin([...RUN_TS, "scripts/step.ts", step, "--timeline", run.timelineFile, ...own, "--", ...RUN_TS, scriptOf(step), ...args]);
+  return shellJoin([...runScript("scripts/step.ts"), step, "--timeline", run.timelineFile, ...own, "--", ...runScript(scriptOf(step)), ...args]);
 }

@@ -1,7 +1,8 @@
 import * as aws from "@pulumi/aws";
-import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { type ConnectionExtras, type ConnectionFormat, type DbEndpoint, connectionValue } from "../lib/connection-string";
+import type { RunContext } from "./command-line";
+import { hostCommand } from "./hostCommand";
 
 /**
  * ConnectionSecretArgs describe the app's existing connection secret and what it should say.
@@ -20,8 +21,8 @@ export interface ConnectionSecretArgs {
   readonly extras: ConnectionExtras;
   /** Makes apps re-read the secret and drop pooled connections (e.g. `kubectl rollout restart deploy/app`). */
   readonly recycleCommand?: string;
-  /** Re-runs the recycle on every run of the runbook: the other stack may have moved AWSCURRENT since. */
-  readonly runId: string;
+  /** The run: the recycle runs again on every run (the other stack may have moved AWSCURRENT since), in the project root. */
+  readonly run: RunContext;
 }
 
 /**
@@ -54,10 +55,12 @@ export class ConnectionSecret extends pulumi.ComponentResource {
     if (args.recycleCommand) {
       // Apps cache secrets (AWS caching clients ~1 h, ECS reads them at task start) and keep
       // pooled connections open: without a recycle the switch takes effect only eventually.
-      new command.local.Command(
+      // Triggered by the run id alone, not by the version's id: what the recycle does must not
+      // depend on what the state held before (issue 13, item 3); every run recycles.
+      hostCommand(
         `${name}-recycle`,
-        { create: args.recycleCommand, triggers: [written.id, args.runId] },
-        { parent: this, dependsOn: [written], retainOnDelete: true, deleteBeforeReplace: true },
+        { connection: { mode: "local" }, dir: args.run.projectDir, create: args.recycleCommand, triggers: [args.run.runId] },
+        { parent: this, dependsOn: [written] },
       );
     }
 

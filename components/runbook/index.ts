@@ -22,6 +22,8 @@ export interface RunbookArgs {
    * whole runbook (a changed trigger replaces a command, which runs its `create` again).
    */
   readonly runId: string;
+  /** The project root on the runner (lib/config/project.ts projectRoot): where local commands run. */
+  readonly projectDir: string;
 }
 
 /**
@@ -48,7 +50,7 @@ export class Runbook extends pulumi.ComponentResource {
     super("rollback:runbook:Runbook", name, {}, opts);
     const { config } = args;
     const direction = directionOf(config.target);
-    const run = runContext(config.runbook.timelineDir, args.runId);
+    const run = runContext(args.projectDir, config.runbook.timelineDir, args.runId);
     this.steps = plannedSteps(config);
     this.runId = args.runId;
     this.activeTarget = config.target;
@@ -66,18 +68,23 @@ export class Runbook extends pulumi.ComponentResource {
     for (const step of this.steps) {
       const gate = { parent: this, dependsOn: previous ? [previous] : [] };
       previous = dispatch<StepPlan, pulumi.Resource>(planStep(step, config, direction), {
-        command: (p) =>
-          hostCommand(
+        command: (p) => {
+          const connection = p.where === "nginx" ? config.nginx.connection : ({ mode: "local" } as const);
+          return hostCommand(
             `${name}-${step}`,
             {
-              connection: p.where === "nginx" ? config.nginx.connection : { mode: "local" },
+              connection,
+              dir: run.projectDir,
               create: stepCommandLine(step, run, p.args, p.okCodes),
-              environment: { ...p.environment, ...notifyEnv },
+              // Over SSH, nothing but the command line: the nginx steps need no secret, a default sshd
+              // refuses an environment (hostCommand), and the runner's steps send the notifications.
+              environment: connection.mode === "ssh" ? p.environment : { ...p.environment, ...notifyEnv },
               triggers: [args.runId],
             },
             gate,
-          ),
-        "connection-secret": (p) => (built.secret = new ConnectionSecret(`${name}-connection-secret`, { ...p.args, runId: args.runId }, gate)),
+          );
+        },
+        "connection-secret": (p) => (built.secret = new ConnectionSecret(`${name}-connection-secret`, { ...p.args, run }, gate)),
         "nginx-upstream": (p) => (built.nginx = new NginxUpstream(`${name}-nginx-upstream`, { ...p.args, run }, gate)),
         "dns-weights": (p) => (built.dns = new DnsWeights(`${name}-dns-weights`, p.args, gate)),
         "rds-power": (p) => new RdsPower(`${name}-rds`, p.args, gate),
@@ -91,6 +98,7 @@ export class Runbook extends pulumi.ComponentResource {
             `${name}-report`,
             {
               connection: { mode: "local" },
+              dir: run.projectDir,
               create: reportCommandLine(run),
               environment: {
                 ROLLBACK_CHANGES: pulumi.jsonStringify({

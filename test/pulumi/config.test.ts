@@ -30,7 +30,7 @@ describe("stack config", () => {
     expect(c.target).toBe("idc");
     expect(c.rds.region).toBe("ap-northeast-2"); // from aws:region
     expect(c.thresholds).toEqual({ maxLostRows: 0, maxMismatchPct: 1, maxPerformanceDegradationPct: 30, maxOutageMin: 10, maxErrorRatePct: 5 });
-    expect(c.idcMysql.restart).toBe("unless-stopped");
+    expect(c.idcMysql).toEqual({ dockerHost: "ssh://deploy@10.20.0.15", containerName: "shop-mysql", waitTimeoutSeconds: 300, restartIfUnhealthy: true });
     expect(c.route53.weightSteps).toEqual([{ target: 100, source: 0 }]);
     useConfig(stackFile("cutover"));
     expect(loadConfig().target).toBe("aws");

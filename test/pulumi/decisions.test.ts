@@ -117,16 +117,16 @@ describe("command lines", () => {
     expect(shellQuote(3306)).toBe("3306");
   });
 
-  it("wrap a step's script in scripts/step.ts with the run's timeline and accepted exit codes", () => {
-    const run = runContext(".rollback", "gh-42-1");
-    expect(run).toEqual({ runId: "gh-42-1", timelineFile: ".rollback/gh-42-1/timeline.jsonl", reportDir: ".rollback/gh-42-1" });
+  it("wrap a step's compiled script in dist/scripts/step.js with the run's timeline and accepted exit codes", () => {
+    const run = runContext("/srv/rollback", ".rollback", "gh-42-1");
+    expect(run).toEqual({ runId: "gh-42-1", projectDir: "/srv/rollback", timelineFile: ".rollback/gh-42-1/timeline.jsonl", reportDir: ".rollback/gh-42-1" });
     expect(stepCommandLine("diff", run, ["--tables", "a,b", "--json"], [0, 1])).toBe(
-      "node --import tsx scripts/step.ts diff --timeline .rollback/gh-42-1/timeline.jsonl --ok-codes 0,1 -- node --import tsx scripts/verify.ts --tables a,b --json",
+      "node dist/scripts/step.js diff --timeline .rollback/gh-42-1/timeline.jsonl --ok-codes 0,1 -- node dist/scripts/verify.js --tables a,b --json",
     );
-    expect(stepCommandLine("maintenance-on", run, ["on", "--reason", "rollback to idc"])).toMatch(/-- node --import tsx scripts\/maintenance\.ts on --reason 'rollback to idc'$/);
+    expect(stepCommandLine("maintenance-on", run, ["on", "--reason", "rollback to idc"])).toMatch(/-- node dist\/scripts\/maintenance\.js on --reason 'rollback to idc'$/);
   });
 
   it("refuse a step that has no script", () => {
-    expect(() => stepCommandLine("dns-weights", runContext(".rollback", "r"), [])).toThrow(/has no script/);
+    expect(() => stepCommandLine("dns-weights", runContext("/srv/rollback", ".rollback", "r"), [])).toThrow(/has no script/);
   });
 });

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { Runbook } from "../../components/runbook";
 import { plannedSteps, runbookOrder } from "../../components/runbook/plan";
 import { loadConfig } from "../../lib/config";
-import { type StackName, mockStack, stackFile } from "./harness";
+import { ROOT, type StackName, mockStack, stackFile } from "./harness";
 
 /**
  * Resource options are not visible to mocks, so these tests capture them with the legacy
@@ -27,7 +27,7 @@ async function capture(stack: StackName, edit?: (c: Record<string, any>) => void
     captured.push({ resource: a.resource, name: a.name, type: a.type, props: a.props, opts: a.opts });
     return undefined;
   };
-  new Runbook("rollback", { config: loadConfig(), runId: "run-1" }, { transformations: [record] });
+  new Runbook("rollback", { config: loadConfig(), runId: "run-1", projectDir: ROOT }, { transformations: [record] });
   // Let registrations finish before the next test's setMocks replaces this monitor.
   await recorder.settled();
   return new Graph(captured);

@@ -45,19 +45,10 @@ describe("the rollback stack", () => {
     expect(recorder.byName("rollback-rds-guard").inputs).toMatchObject({ state: "ENABLED", scheduleName: "keep-shop-prod-stopped", roleArn: "arn:aws:iam::123456789012:role/rollback-rds-stop-guard" });
   });
 
-  it("keeps the IDC container running with a health check, a restart policy and its existing data volume", async () => {
+  it("checks and restarts the running IDC container through the idc-health step, and declares no container (issue 13, item 2)", async () => {
     const { recorder } = await runProgram("rollback");
-    const container = recorder.byName("rollback-idc-mysql-container").inputs;
-    expect(container).toMatchObject({
-      name: "shop-mysql",
-      restart: "unless-stopped",
-      mustRun: true,
-      volumes: [{ volumeName: "shop-mysql-data", containerPath: "/var/lib/mysql" }],
-      healthcheck: { tests: ["CMD", "mysqladmin", "ping", "-h", "127.0.0.1", "--silent"], interval: "10s", retries: 5 },
-    });
-    expect(JSON.stringify(unwrapSecrets(container))).not.toContain(SECRETS["idc.password"]);
-    expect(recorder.ofType("pulumi:providers:docker")[0].inputs.host).toBe("ssh://deploy@10.20.0.15");
-    expect(recorder.byName("rollback-idc-mysql-health").inputs.create).toContain("scripts/idc-mysql.ts restart --container shop-mysql --timeout 300 --json");
+    expect(recorder.resources.filter((r) => r.type.startsWith("docker:") || r.type === "pulumi:providers:docker")).toEqual([]);
+    expect(recorder.byName("rollback-idc-mysql-health").inputs.create).toContain("dist/scripts/idc-mysql.js restart --container shop-mysql --timeout 300 --json");
     expect(env(recorder, "rollback-idc-mysql-health")).toEqual({ DOCKER_HOST: "ssh://deploy@10.20.0.15", DATABASE_URL: "mysql://rollback:idc-Pa55%3Aw0rd%2Fx@10.20.0.15:3306/shop" });
   });
 });
@@ -86,10 +77,10 @@ describe("the cutover stack", () => {
     expect(recorder.byName("rollback-rds-guard").inputs.state).toBe("DISABLED");
   });
 
-  it("checks the IDC container but does not declare it (the rollback stack owns it)", async () => {
+  it("checks the IDC container and declares none either", async () => {
     const { recorder } = await runProgram("cutover");
     expect(recorder.ofType("docker:index/container:Container")).toEqual([]);
-    expect(recorder.byName("rollback-idc-mysql-health").inputs.create).toContain("scripts/idc-mysql.ts restart");
+    expect(recorder.byName("rollback-idc-mysql-health").inputs.create).toContain("dist/scripts/idc-mysql.js restart");
   });
 });
 
@@ -169,13 +160,13 @@ describe("secrets", () => {
 });
 
 describe("the runbook's commands", () => {
-  it("runs one command per step that has a script, each wrapped in scripts/step.ts with the run's timeline", async () => {
+  it("runs one command per step that has a script, its compiled copy wrapped in dist/scripts/step.js with the run's timeline", async () => {
     const { recorder } = await runProgram("rollback");
     for (const step of STEPS.filter((s) => s.id !== "report")) {
-      const running = commands(recorder).filter((c) => String(c.inputs.create).includes(`scripts/step.ts ${step.id} `));
+      const running = commands(recorder).filter((c) => String(c.inputs.create).includes(`dist/scripts/step.js ${step.id} `));
       expect(running.length, step.id).toBe(step.script ? 1 : 0);
       if (step.script) {
-        expect(running[0].inputs.create).toMatch(new RegExp(`^node --import tsx scripts/step\\.ts ${step.id} --timeline \\.rollback/run-1/timeline\\.jsonl( --ok-codes [0-9,]+)? -- node --import tsx ${step.script} `));
+        expect(running[0].inputs.create).toMatch(new RegExp(`^node dist/scripts/step\\.js ${step.id} --timeline \\.rollback/run-1/timeline\\.jsonl( --ok-codes [0-9,]+)? -- node dist/${step.script.replace(/\.ts$/, ".js")} `));
       }
     }
     expect(recorder.byName("rollback-diff").inputs.create).toContain("--ok-codes 0,1 --");
@@ -184,7 +175,7 @@ describe("the runbook's commands", () => {
 
   it("gives every script step and the report the webhook (as a secret) and contacts, so a real run notifies", async () => {
     const { recorder } = await runProgram("rollback");
-    const steps = commands(recorder).filter((c) => /scripts\/(step|report)\.ts/.test(String(c.inputs.create)) && c.name.startsWith("rollback-") && !c.name.includes("upstream") && !c.name.includes("idc-mysql"));
+    const steps = commands(recorder).filter((c) => /dist\/scripts\/(step|report)\.js/.test(String(c.inputs.create)) && c.name.startsWith("rollback-") && !c.name.includes("upstream") && !c.name.includes("idc-mysql"));
     expect(steps.length).toBeGreaterThan(5);
     for (const c of steps) {
       // The URL is secret: either the value itself or the whole environment map arrives wrapped.
@@ -199,7 +190,7 @@ describe("the runbook's commands", () => {
   it("writes the run's report last, with what each layer was set to and the contacts, after RDS", async () => {
     const { recorder } = await runProgram("rollback");
     const report = recorder.byName("rollback-report");
-    expect(report.inputs.create).toBe("node --import tsx scripts/report.ts --timeline .rollback/run-1/timeline.jsonl --out .rollback/run-1 --json");
+    expect(report.inputs.create).toBe("node dist/scripts/report.js --timeline .rollback/run-1/timeline.jsonl --out .rollback/run-1 --json");
     const changes = JSON.parse(env(recorder, "rollback-report").ROLLBACK_CHANGES);
     expect(changes).toMatchObject({ dnsWeights: { idc: expect.any(Number), aws: 0 }, rdsDesiredState: "stopped" });
     expect(changes.nginxUpstream).toContain("upstream shop_db {");
@@ -224,7 +215,7 @@ describe("the runbook's commands", () => {
     for (const name of ["rollback-maintenance-on", "rollback-nginx-upstream-switch", "rollback-maintenance-off"]) {
       const c = recorder.byName(name);
       expect(c.type).toBe("command:remote:Command");
-      expect(c.inputs.create).toMatch(/^cd \/opt\/rollback && node --import tsx scripts\/step\.ts /);
+      expect(c.inputs.create).toMatch(/^cd \/opt\/rollback && node dist\/scripts\/step\.js /);
       expect(unwrapSecrets(c.inputs.connection)).toMatchObject({ host: "nginx-1", port: 2222, user: "deploy", privateKey: "KEY" });
       expect(isWrappedSecret(c.inputs.connection)).toBe(true);
       expect(c.inputs.logging).toBe("none");
@@ -244,14 +235,14 @@ describe("the runbook's commands", () => {
       });
     });
     const create = (n: string) => String(recorder.byName(`rollback-${n}`).inputs.create);
-    expect(create("sync")).toContain("scripts/sync.ts --tables shop.orders,shop.users --exclude shop.audit --max-shrink-pct 10 --allow-shrink shop.users --json");
-    expect(create("verify")).toContain("scripts/verify.ts --tables shop.orders,shop.users --exclude shop.audit --chunk-size 5000 --json");
-    expect(create("drain")).toContain("scripts/drain.ts --timeout 120 --kill --json");
-    expect(create("backup-check")).toContain("scripts/backup.ts verify /backups/shop/latest /backups/shop/previous --max-age-hours 24 --tables shop.orders,shop.users --json");
-    expect(create("health")).toContain("scripts/health.ts --mysql --expect-writable --canary-table ops.rollback_canary --http https://shop.example.com/healthz --json");
-    expect(create("maintenance-on")).toContain("scripts/maintenance.ts on --flag /var/www/maintenance/shop.flag --reason 'rollback to idc' --json");
+    expect(create("sync")).toContain("dist/scripts/sync.js --tables shop.orders,shop.users --exclude shop.audit --max-shrink-pct 10 --allow-shrink shop.users --json");
+    expect(create("verify")).toContain("dist/scripts/verify.js --tables shop.orders,shop.users --exclude shop.audit --chunk-size 5000 --json");
+    expect(create("drain")).toContain("dist/scripts/drain.js --timeout 120 --kill --json");
+    expect(create("backup-check")).toContain("dist/scripts/backup.js verify /backups/shop/latest /backups/shop/previous --max-age-hours 24 --tables shop.orders,shop.users --json");
+    expect(create("health")).toContain("dist/scripts/health.js --mysql --expect-writable --canary-table ops.rollback_canary --http https://shop.example.com/healthz --json");
+    expect(create("maintenance-on")).toContain("dist/scripts/maintenance.js on --flag /var/www/maintenance/shop.flag --reason 'rollback to idc' --json");
     expect(create("nginx-upstream-switch")).toContain(
-      "scripts/switch-upstream.ts --file /etc/nginx/stream.d/shop-db-upstream.conf --name shop_db --servers 10.20.0.15:3306 --kind stream --test-cmd 'sudo nginx -t' --reload-cmd 'sudo nginx -s reload' --json",
+      "dist/scripts/switch-upstream.js --file /etc/nginx/stream.d/shop-db-upstream.conf --name shop_db --servers 10.20.0.15:3306 --kind stream --test-cmd 'sudo nginx -t' --reload-cmd 'sudo nginx -s reload' --probe-mysql 10.20.0.10:3306 --probe-timeout 10 --json",
     );
   });
 });
@@ -259,7 +250,7 @@ describe("the runbook's commands", () => {
 describe("runbook.copyBack", () => {
   it("passes the default shrink limit to the sync and runs sync and verify when true (the default)", async () => {
     const { recorder, outputs } = await runProgram("rollback", (c) => delete c["rollback:runbook"].copyBack);
-    expect(String(recorder.byName("rollback-sync").inputs.create)).toContain("scripts/sync.ts --max-shrink-pct 5 --json");
+    expect(String(recorder.byName("rollback-sync").inputs.create)).toContain("dist/scripts/sync.js --max-shrink-pct 5 --json");
     expect(outputs.runbook).toContain("sync");
     expect(outputs.runbook).toContain("verify");
   });
@@ -268,8 +259,8 @@ describe("runbook.copyBack", () => {
     const { recorder, outputs } = await runProgram("rollback", (c) => (c["rollback:runbook"].copyBack = false));
     const creates = commands(recorder).map((c) => String(c.inputs.create));
     expect(creates.filter((c) => / scripts\/step\.ts (sync|verify) /.test(c))).toEqual([]);
-    expect(creates.filter((c) => c.includes("scripts/sync.ts"))).toEqual([]);
-    expect(creates.filter((c) => c.includes(" scripts/step.ts diff "))).toHaveLength(1);
+    expect(creates.filter((c) => c.includes("dist/scripts/sync.js"))).toEqual([]);
+    expect(creates.filter((c) => c.includes(" dist/scripts/step.js diff "))).toHaveLength(1);
     expect(outputs.runbook).not.toContain("sync");
     expect(outputs.runbook).not.toContain("verify");
     expect(outputs.runbook).toContain("diff");

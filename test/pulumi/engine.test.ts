@@ -1,0 +1,91 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { parse } from "yaml";
+import { hostCommand } from "../../components/hostCommand";
+import { type Recorder, ROOT, type StackName, mockStack, redactSecrets, stackFile, unwrapSecrets } from "./harness";
+
+/**
+ * What a real engine does that the other mock tests did not look at (issue 13): the folder
+ * commands run in, what reaches an SSH server, what the provider feeds back into a command's
+ * environment, refresh, and inputs that must not lean on what the state held before.
+ */
+type Json = Record<string, any>;
+
+async function runProgram(stack: StackName, edit?: (c: Json) => void, mocks?: (r: Recorder) => pulumi.runtime.Mocks): Promise<Recorder> {
+  const config = stackFile(stack);
+  edit?.(config);
+  const recorder = await mockStack(stack, config);
+  if (mocks) await pulumi.runtime.setMocks(mocks(recorder), "rollback", stack, false);
+  process.env.ROLLBACK_RUN_ID = "run-1";
+  vi.resetModules();
+  await import("../../index.js");
+  return recorder.settled();
+}
+
+afterEach(() => {
+  delete process.env.ROLLBACK_RUN_ID;
+});
+
+const commands = (r: Recorder, kind: "local" | "remote") => r.resources.filter((x) => x.type === `command:${kind}:Command`);
+const viaSsh = (c: Json) => {
+  c["rollback:nginx"].connection = { mode: "ssh", host: "nginx-1", port: 22, user: "deploy", agentSocketPath: "/run/ssh-agent.sock", projectDir: "/opt/rollback" };
+};
+
+describe("commands on a real engine", () => {
+  it.each(["rollback", "cutover"] as const)("run every local command of the %s stack in the project root, not the engine's dist/ folder", async (stack) => {
+    const r = await runProgram(stack, (c) => (c["rollback:connectionSecret"].recycleCommand = "kubectl rollout restart deploy/shop"));
+    const local = commands(r, "local");
+    expect(local.map((c) => c.name)).toContain("rollback-connection-secret-recycle");
+    for (const c of local) expect(c.inputs.dir, c.name).toBe(ROOT);
+    // Timelines are relative to that folder: <root>/.rollback/<runId>/, never dist/.rollback.
+    expect(r.byName("rollback-sync").inputs.create).toContain("--timeline .rollback/run-1/timeline.jsonl");
+  });
+
+  it("sends no environment to a command over SSH, even with a webhook configured (default sshd refuses Setenv)", async () => {
+    const r = await runProgram("rollback", viaSsh);
+    const remote = commands(r, "remote");
+    expect(remote.map((c) => c.name).sort()).toEqual(["rollback-maintenance-off", "rollback-maintenance-on", "rollback-nginx-upstream-switch"]);
+    for (const c of remote) expect(redactSecrets(c.inputs.environment ?? {}), c.name).toEqual({});
+    // The runner's steps still notify.
+    expect(Object.keys(unwrapSecrets(r.byName("rollback-drain").inputs.environment))).toContain("ROLLBACK_WEBHOOK_URL");
+  });
+
+  it("refuses to declare a remote command with an environment", () => {
+    const ssh = { mode: "ssh" as const, host: "h", port: 22, user: "u", agentSocketPath: "/a", projectDir: "/p" };
+    expect(() => hostCommand("x", { connection: ssh, dir: ROOT, create: "true", environment: { A: "1" }, triggers: [] }, {})).toThrow(/x: a remote command gets no environment .*: A/);
+  });
+
+  it.each([["local"], ["ssh"]])("never feeds a command's previous output back into its environment (nginx %s)", async (mode) => {
+    const r = await runProgram("rollback", mode === "ssh" ? viaSsh : undefined);
+    const all = [...commands(r, "local"), ...commands(r, "remote")];
+    expect(all.length).toBeGreaterThan(10);
+    for (const c of all) expect(c.inputs.addPreviousOutputInEnv, c.name).toBe(false);
+  });
+});
+
+describe("refresh and prior state", () => {
+  it("refreshes on every preview, up and destroy: Pulumi.yaml options.refresh is always", () => {
+    const project = parse(readFileSync(join(ROOT, "Pulumi.yaml"), "utf8"));
+    expect(project.options).toEqual({ refresh: "always" });
+  });
+
+  it("declares the same desired value for every resource whatever the state held before (ids, versions, stages)", async () => {
+    // Two engines whose state differs: ids, the secret's version and its stages as the other
+    // stack may have left them. What the program asks for must not change with them.
+    const stale = (generation: string) => (r: Recorder): pulumi.runtime.Mocks => ({
+      newResource: (args) => {
+        const out = r.mocks.newResource(args) as { id: string; state: Json };
+        return { id: `${out.id}-${generation}`, state: { ...out.state, versionId: `v-${generation}`, versionStages: generation === "a" ? ["AWSCURRENT"] : ["AWSPREVIOUS"] } };
+      },
+      call: r.mocks.call,
+    });
+    const recycle = (c: Json) => (c["rollback:connectionSecret"].recycleCommand = "kubectl rollout restart deploy/shop");
+    const a = await runProgram("rollback", recycle, stale("a"));
+    const b = await runProgram("rollback", recycle, stale("b"));
+    expect(b.resources.map((x) => [x.name, redactSecrets(x.inputs)])).toEqual(a.resources.map((x) => [x.name, redactSecrets(x.inputs)]));
+    expect(a.byName("rollback-connection-secret-version").inputs.versionStages).toEqual(["AWSCURRENT"]);
+    for (const side of ["idc", "aws"]) expect(a.byName(`rollback-dns-weights-${side}`).inputs).toMatchObject({ allowOverwrite: true, weightedRoutingPolicies: [{ weight: side === "idc" ? 100 : 0 }] });
+  });
+});
