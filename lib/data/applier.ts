@@ -1,12 +1,24 @@
-import type { Connection, ResultSetHeader } from "mysql2/promise";
+import type { Connection, ResultSetHeader, RowDataPacket } from "mysql2/promise";
 import { RollbackError, messageOf } from "../errors";
 import { ident } from "../mysql";
 import type { ChunkComparison } from "./compare";
 import { idSet } from "./row-diff";
 import { streamRaw } from "./session";
-import { deleteSql, insertHead, keysPredicate, rangePredicate, selectRowsSql, upsertTail } from "./sql";
-import type { IndexInfo, KeyToken, TablePlan } from "./types";
-import { valueLiteral } from "./values";
+import {
+  clearVariablesSql,
+  deleteSql,
+  insertHead,
+  jsonTemporalsSql,
+  keysPredicate,
+  rangePredicate,
+  selectRowsSql,
+  setPieceSql,
+  upsertTail,
+  variableLengthSql,
+  variableValue,
+} from "./sql";
+import type { ColumnInfo, IndexInfo, KeyToken, TablePlan } from "./types";
+import { jsonLiteral, valueLiteral } from "./values";
 
 /**
  * Writes one differing chunk to the target in one transaction: delete extra rows, then
@@ -31,29 +43,108 @@ export interface ApplyCounts {
 
 const KEYS_PER_STATEMENT = 500;
 
+/**
+ * Statements are sized by bytes, never by rows: one statement's text is held about four times
+ * at once (the row literals, their join, mysql2's packet buffer, the socket's copy) and garbage
+ * lags behind, so 16 MB statements of 512 KB BLOBs peaked at 307–345 MB RSS (issue 12 item 5).
+ * 4 MB keeps a sync of any row width near 150 MB; larger gains nothing measurable (bench/data.md).
+ */
+export const STATEMENT_BYTES = 4 * 1024 * 1024;
+/** Room below max_allowed_packet for a statement's head, tail and the protocol's framing. */
+const PACKET_MARGIN = 64 * 1024;
+
+export interface BatchBudget {
+  /** Largest statement text sent. */
+  readonly statementBytes: number;
+  /** A text/BLOB/spatial value above this many bytes is sent on its own, in pieces (pieceBytes each). */
+  readonly bigValueBytes: number;
+  readonly pieceBytes: number;
+  /**
+   * Largest value the target can be sent at all: the server refuses a string function result
+   * (CONCAT, here) above max_allowed_packet ("Result of concat() was larger than
+   * max_allowed_packet", NULL with a warning), so that bounds a value, not our statement size.
+   */
+  readonly valueBytes: number;
+}
+
+/** The byte bounds of one target, from its max_allowed_packet (pure). */
+export function batchBudget(maxAllowedPacket: number): BatchBudget {
+  const room = Math.max(0, maxAllowedPacket - PACKET_MARGIN);
+  const statementBytes = Math.max(4096, Math.min(STATEMENT_BYTES, room));
+  // Hex doubles a value's bytes; a piece statement is `SET @v = CONCAT(@v, X'…')`.
+  const pieceBytes = Math.floor((statementBytes - 256) / 2);
+  return { statementBytes, bigValueBytes: Math.floor(pieceBytes / 2), pieceBytes, valueBytes: room };
+}
+
+/** Kinds whose value survives being sent in byte pieces and CONCATenated (JSON, numbers, temporals do not). */
+const PIECEWISE = new Set(["text", "binary", "spatial"]);
+
+/**
+ * The written columns of a row whose values go through session variables: piecewise kinds
+ * whose value exceeds bigValueBytes (pure; `lengths` are the values' bytes, null for NULL).
+ */
+export function bigColumns(columns: readonly ColumnInfo[], lengths: readonly (number | null)[], budget: BatchBudget): number[] {
+  return columns.flatMap((c, i) => (PIECEWISE.has(c.kind) && (lengths[i] ?? 0) > budget.bigValueBytes ? [i] : []));
+}
+
+/** The session variable that carries written column `i` of a wide row. */
+function pieceVariable(i: number): string {
+  return `rollback_value_${i}`;
+}
+
 function batches<T>(list: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
   return out;
 }
 
+/**
+ * One part of another unique key, as the displacement compares it on the target: a written
+ * column (its value is in the row), or a generated column or functional key part (MySQL
+ * 8.0.13+), whose value the source computes beside the row (`extra`, selectRowsSql).
+ */
+type UniquePart = { readonly column: ColumnInfo; readonly position: number } | { readonly sql: string; readonly extra: number };
+
 export class Applier {
   private readonly deleteInsert: boolean;
-  private readonly uniqueColumns: { index: IndexInfo; positions: number[] }[];
+  private readonly uniqueParts: { index: IndexInfo; parts: UniquePart[] }[];
+  /**
+   * SQL expressions the source computes after the written columns: unique parts that are not
+   * written, and each MySQL JSON column's temporal scalars (jsonTemporalsSql).
+   */
+  private readonly extra: string[] = [];
+  /** Written column position → position in `extra` of its JSON temporals. */
+  private readonly jsonTemporals = new Map<number, number>();
 
   constructor(
     /** A source session of its own: the comparison of the next chunk runs on the readers meanwhile. */
     private readonly source: Connection,
     private readonly writer: Connection,
     private readonly plan: TablePlan,
-    /** Largest INSERT sent, below the target's max_allowed_packet. */
-    private readonly maxStatementBytes: number,
+    /** Byte bounds from the target's max_allowed_packet (batchBudget). */
+    private readonly budget: BatchBudget,
   ) {
     this.deleteInsert = plan.otherUniqueKeys.length > 0;
     const pos = new Map(plan.columns.map((c, i) => [c.name, i]));
-    this.uniqueColumns = plan.otherUniqueKeys
-      .filter((u) => u.columns.every((c) => pos.has(c)))
-      .map((index) => ({ index, positions: index.columns.map((c) => pos.get(c)!) }));
+    const part = (name: string, functional: boolean): UniquePart => {
+      const position = functional ? undefined : pos.get(name);
+      if (position !== undefined) return { column: plan.columns[position], position };
+      // A functional part is its expression text as MySQL prints it; a generated column its name.
+      const sql = functional && name.startsWith("(") ? name : ident(name);
+      this.extra.push(sql);
+      return { sql, extra: this.extra.length - 1 };
+    };
+    this.uniqueParts = plan.otherUniqueKeys.map((index) => ({ index, parts: index.columns.map((c) => part(c, index.functional)) }));
+    plan.columns.forEach((c, i) => {
+      if (c.kind === "json") this.jsonTemporals.set(i, this.extra.push(jsonTemporalsSql(c)) - 1);
+    });
+  }
+
+  /** The literal for written column `i` of a source row (key token first, then the columns, then `extra`). */
+  private literal(row: (Buffer | null)[], i: number): string {
+    const col = this.plan.columns[i];
+    const t = this.jsonTemporals.get(i);
+    return t === undefined ? valueLiteral(col, row[i + 1]) : jsonLiteral(col, row[i + 1], row[1 + this.plan.columns.length + t]);
   }
 
   get strategy(): "upsert" | "delete-insert" {
@@ -109,38 +200,97 @@ export class Applier {
       rowsOfBatch = [];
       bytes = head.length + tail.length;
     };
+    const { statementBytes } = this.budget;
     for (const where of wheres) {
-      for await (const row of streamRaw(this.source, selectRowsSql(this.plan, where))) {
-        const tuple = `(${this.plan.columns.map((col, i) => valueLiteral(col, row[i + 1])).join(",")})`;
-        if (tuple.length + head.length + tail.length > this.maxStatementBytes) {
+      for await (const row of streamRaw(this.source, selectRowsSql(this.plan, where, this.extra))) {
+        const big = bigColumns(this.plan.columns, row.slice(1).map((v) => v?.length ?? null), this.budget);
+        if (big.length) {
+          // A wide row travels alone: its big values first, in pieces, then a one-row INSERT.
+          await flush();
+          for (const i of big) await this.sendPieces(this.plan.columns[i], i, row[i + 1]!);
+        }
+        const tuple = `(${this.plan.columns.map((c, i) => (big.includes(i) ? variableValue(c, pieceVariable(i)) : this.literal(row, i))).join(",")})`;
+        if (tuple.length + head.length + tail.length > statementBytes) {
           throw new RollbackError(
             "ROW_TOO_LARGE",
             this.plan.table,
-            `a row is ${tuple.length} bytes as SQL, more than the target accepts in one statement`,
-            "raise max_allowed_packet on the target",
+            `a row is ${tuple.length} bytes as SQL without its text and BLOB values above ${this.budget.bigValueBytes} bytes, more than one statement may be (${statementBytes} bytes)`,
+            "its numeric, temporal or JSON columns are too large to send; raise max_allowed_packet on the target",
           );
         }
-        if (bytes + tuple.length + 1 > this.maxStatementBytes) await flush();
+        if (bytes + tuple.length + 1 > statementBytes) await flush();
         tuples.push(tuple);
-        if (this.uniqueColumns.length) rowsOfBatch.push(row.slice(1));
+        if (this.uniqueParts.length) rowsOfBatch.push(row.slice(1));
         bytes += tuple.length + 1;
         if (changed.has(String(row[0]))) counts.updated++;
         else counts.inserted++;
+        if (big.length) {
+          await flush();
+          await this.exec(clearVariablesSql(big.map(pieceVariable)));
+        }
       }
     }
     await flush();
   }
 
+  /**
+   * Builds one value in a session variable from pieces of at most pieceBytes, each statement
+   * within the budget, and proves its length: a value above max_allowed_packet would become
+   * NULL on the server instead of failing.
+   */
+  private async sendPieces(c: ColumnInfo, i: number, value: Buffer): Promise<void> {
+    if (value.length > this.budget.valueBytes) {
+      throw new RollbackError(
+        "ROW_TOO_LARGE",
+        `${this.plan.table}.${c.name}`,
+        `a value is ${value.length} bytes; the target's max_allowed_packet allows ${this.budget.valueBytes} bytes for one value`,
+        `raise max_allowed_packet on the target above ${value.length + PACKET_MARGIN} bytes`,
+      );
+    }
+    const name = pieceVariable(i);
+    for (let at = 0; at < value.length; at += this.budget.pieceBytes) {
+      await this.writer.query(setPieceSql(name, value.subarray(at, at + this.budget.pieceBytes).toString("hex"), at === 0));
+    }
+    const [[r]] = await this.writer.query<(RowDataPacket & { n: string | null })[]>(variableLengthSql(name));
+    if (Number(r.n) !== value.length) {
+      throw new RollbackError("ROW_TOO_LARGE", `${this.plan.table}.${c.name}`, `the target kept ${r.n ?? "NULL"} of a value's ${value.length} bytes`, "raise max_allowed_packet on the target");
+    }
+  }
+
   /** Deletes target rows that hold another unique key's value one of these incoming rows needs. */
   private async displace(rows: (Buffer | null)[][]): Promise<number> {
     let n = 0;
-    for (const { index, positions } of this.uniqueColumns) {
+    const width = this.plan.columns.length;
+    const valueOf = (r: (Buffer | null)[], p: UniquePart) => ("column" in p ? r[p.position] : r[width + p.extra]);
+    for (const { parts } of this.uniqueParts) {
       // A NULL in a unique key collides with nothing.
       const conds = rows
-        .filter((r) => positions.every((p) => r[p] !== null))
-        .map((r) => `(${positions.map((p, i) => `${ident(index.columns[i])} = ${valueLiteral(this.plan.columns[p], r[p])}`).join(" AND ")})`);
+        .filter((r) => parts.every((p) => valueOf(r, p) !== null))
+        .map((r) => `(${parts.map((p) => partCondition(p, valueOf(r, p)!)).join(" AND ")})`);
       for (const b of batches(conds, KEYS_PER_STATEMENT)) n += await this.exec(deleteSql(this.plan, b.join(" OR ")));
     }
     return n;
   }
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * `part = value` on the target. A written column compares under its own type and collation.
+ * An expression's type is not in information_schema (a functional part is a hidden column), so
+ * its value is compared as a binary string (numbers then compare as numbers, strings byte for
+ * byte) and, when the bytes are UTF-8, also as text in the expression's collation, where
+ * 'A' = 'a' collides in a _ci unique index. Matching too much only displaces a row that its
+ * own chunk writes back; matching too little would be a Duplicate entry error.
+ */
+function partCondition(p: UniquePart, value: Buffer): string {
+  if ("column" in p) return `${ident(p.column.name)} = ${valueLiteral(p.column, value)}`;
+  const hex = value.toString("hex");
+  let text = true;
+  try {
+    utf8.decode(value);
+  } catch {
+    text = false;
+  }
+  return text ? `(${p.sql} = _binary X'${hex}' OR ${p.sql} = _utf8mb4 X'${hex}')` : `${p.sql} = _binary X'${hex}'`;
 }

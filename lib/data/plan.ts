@@ -20,6 +20,14 @@ export function chooseKey(t: TableSchema): KeyChoice | { problem: string } {
   ];
   const reasons: string[] = [];
   for (const idx of candidates) {
+    if (idx.hidden) {
+      reasons.push(`${idx.name} is INVISIBLE (the optimizer may not use it)`);
+      continue;
+    }
+    if (idx.functional) {
+      reasons.push(`${idx.name} is a functional index`);
+      continue;
+    }
     const cols = idx.columns.map((n) => byName.get(n));
     if (cols.some((c) => !c)) continue;
     const columns = cols as ColumnInfo[];

@@ -1,13 +1,15 @@
 import type { Connection, RowDataPacket } from "mysql2/promise";
+import { hiddenIndexCondition, indexExpressionColumn, isGeneratedColumn, readServerInfo } from "../flavor";
 import type { ColumnInfo, ForeignKeyInfo, IndexInfo, TableSchema } from "./types";
 import { columnKind } from "./values";
 
 /**
- * Reads every base table of one database from information_schema: five queries per server,
+ * Reads every base table of one database from information_schema: six queries per server,
  * whatever the number of tables.
  */
 export async function readSchema(conn: Connection, database: string): Promise<Map<string, TableSchema>> {
   const q = async (sql: string) => (await conn.query<RowDataPacket[]>(sql, [database]))[0];
+  const server = await readServerInfo(conn);
   const [tables, columns, stats, fks, triggers] = await Promise.all([
     q(
       `SELECT TABLE_NAME AS name, ENGINE AS engine, TABLE_COLLATION AS collation, AUTO_INCREMENT AS ai, TABLE_ROWS AS est
@@ -20,7 +22,8 @@ export async function readSchema(conn: Connection, database: string): Promise<Ma
        FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION`,
     ),
     q(
-      `SELECT TABLE_NAME AS t, INDEX_NAME AS name, NON_UNIQUE AS nonUnique, COLUMN_NAME AS col, SUB_PART AS sub
+      `SELECT TABLE_NAME AS t, INDEX_NAME AS name, NON_UNIQUE AS nonUnique, COLUMN_NAME AS col, SUB_PART AS sub,
+              ${indexExpressionColumn(server)} AS expr, ${hiddenIndexCondition(server)} AS hidden
        FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX`,
     ),
     q(
@@ -44,8 +47,10 @@ export async function readSchema(conn: Connection, database: string): Promise<Ma
   };
 
   const cols = byTable(columns, (r): ColumnInfo => {
-    const expr = r.expr ? String(r.expr) : null;
     const extra = String(r.extra ?? "");
+    // MySQL's EXTRA says DEFAULT_GENERATED for an expression DEFAULT (CURRENT_TIMESTAMP,
+    // (UUID())): such a column holds its own data. Only the exact generated words count.
+    const generated = isGeneratedColumn(extra);
     return {
       name: r.name,
       dataType: String(r.dataType).toLowerCase(),
@@ -54,8 +59,8 @@ export async function readSchema(conn: Connection, database: string): Promise<Ma
       nullable: r.nullable === "YES",
       charset: r.charset ?? null,
       collation: r.collation ?? null,
-      generated: Boolean(expr) || /GENERATED|VIRTUAL|PERSISTENT|STORED/i.test(extra),
-      generationExpression: expr,
+      generated,
+      generationExpression: generated && r.expr ? String(r.expr) : null,
       extra,
     };
   });
@@ -69,8 +74,10 @@ export async function readSchema(conn: Connection, database: string): Promise<Ma
       [...byName].map(([name, parts]) => ({
         name,
         unique: Number(parts[0].nonUnique) === 0,
-        columns: parts.map((p) => p.col),
+        columns: parts.map((p) => p.col ?? String(p.expr)),
+        functional: parts.some((p) => p.col === null),
         prefix: parts.some((p) => p.sub !== null),
+        hidden: Number(parts[0].hidden) === 1,
       })),
     );
   }

@@ -277,3 +277,27 @@ export const BINLOG_FORMAT_SQL = "SELECT @@global.binlog_format AS f";
 /** The MariaDB marker's parts; MySQL reads its InnoDB counter from SHOW ENGINE INNODB STATUS. */
 export const MAX_TRX_ID_SQL = "SHOW GLOBAL STATUS LIKE 'Innodb_max_trx_id'";
 export const INNODB_STATUS_SQL = "SHOW ENGINE INNODB STATUS";
+
+// ---- wide values (applier.ts) ------------------------------------------------------------
+
+/**
+ * One piece of a wide value into a session variable: the first assigns, the rest append. X''
+ * is a binary string, so CONCAT appends bytes and never converts a character set.
+ */
+export function setPieceSql(variable: string, hex: string, first: boolean): string {
+  return first ? `SET @${variable} = X'${hex}'` : `SET @${variable} = CONCAT(@${variable}, X'${hex}')`;
+}
+
+export function variableLengthSql(variable: string): string {
+  return `SELECT LENGTH(@${variable}) AS n`;
+}
+
+/** Frees the server's copy of the values once the row is written. */
+export function clearVariablesSql(variables: readonly string[]): string {
+  return `SET ${variables.map((v) => `@${v} = NULL`).join(", ")}`;
+}
+
+/** A variable's bytes as a value for a column: text as utf8mb4, as valueLiteral's `_utf8mb4 X''`. */
+export function variableValue(c: ColumnInfo, variable: string): string {
+  return c.kind === "text" ? `CONVERT(@${variable} USING utf8mb4)` : `@${variable}`;
+}

@@ -17,7 +17,8 @@ export type ColumnKind =
   | "double" // DOUBLE: the server prints the shortest round-trip text
   | "bit" // BIT(n): raw bytes
   | "temporal" // DATE, DATETIME, TIMESTAMP, TIME: text (TIMESTAMP in the +00:00 session zone)
-  | "text" // CHAR, VARCHAR, TEXT, ENUM, SET, JSON: bytes in the column's character set
+  | "text" // CHAR, VARCHAR, TEXT, ENUM, SET, MariaDB's JSON (a LONGTEXT): bytes in the column's character set
+  | "json" // MySQL's JSON: its text, plus which scalars are strings (its DATE/TIME/DATETIME scalars print like strings)
   | "binary" // BINARY, VARBINARY, BLOB: raw bytes
   | "spatial" // GEOMETRY family: the server's internal bytes (SRID + WKB)
   | "unsupported"; // anything else: a table with such a column is refused up front
@@ -32,7 +33,10 @@ export interface ColumnInfo {
   readonly nullable: boolean;
   readonly charset: string | null;
   readonly collation: string | null;
-  /** Virtual or stored generated columns are never written and not hashed (derived from the others). */
+  /**
+   * Virtual or stored generated columns are never written and not hashed (derived from the
+   * others). An expression DEFAULT (MySQL's DEFAULT_GENERATED) is not one (lib/flavor.ts).
+   */
   readonly generated: boolean;
   readonly generationExpression: string | null;
   /** `on update current_timestamp` and similar; used to pick the last-update column. */
@@ -42,9 +46,17 @@ export interface ColumnInfo {
 export interface IndexInfo {
   readonly name: string;
   readonly unique: boolean;
+  /** One per key part: the column name, or for a functional key part (MySQL 8.0.13+) its expression, "(`v` * 1)". */
   readonly columns: readonly string[];
+  /** True when any key part is an expression: not a chunking key; collisions are found by evaluating it. */
+  readonly functional: boolean;
   /** True when any column is indexed by a prefix (`KEY (c(10))`): unusable as a chunking key. */
   readonly prefix: boolean;
+  /**
+   * INVISIBLE (MySQL) or IGNORED (MariaDB): the optimizer may not use it and FORCE INDEX on it
+   * fails ("Key 'x' doesn't exist"), so it is never a chunking key. Its uniqueness still holds.
+   */
+  readonly hidden: boolean;
 }
 
 export interface ForeignKeyInfo {

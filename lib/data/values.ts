@@ -34,7 +34,8 @@ const KINDS: Record<string, ColumnKind> = {
   longtext: "text",
   enum: "text",
   set: "text",
-  json: "text",
+  // MySQL's binary JSON; MariaDB reports its JSON columns as longtext.
+  json: "json",
   binary: "binary",
   varbinary: "binary",
   tinyblob: "binary",
@@ -102,6 +103,7 @@ export function valueLiteral(c: ColumnInfo, value: Buffer | null): string {
       return `'${text}'`;
     }
     case "text":
+    case "json":
       return `_utf8mb4 X'${value.toString("hex")}'`;
     case "bit":
     case "binary":
@@ -111,6 +113,26 @@ export function valueLiteral(c: ColumnInfo, value: Buffer | null): string {
       throw new RollbackError("COLUMN_UNSUPPORTED", c.name, `column type ${c.dataType} is not supported`);
   }
 }
+
+/**
+ * A MySQL JSON value with its temporal scalars put back: the JSON text alone turns a DATETIME
+ * scalar into a string that prints the same. `temporals` is what jsonTemporalsSql read on the
+ * source ([path, JSON_TYPE, text] triples, as JSON text), or null when there are none.
+ */
+export function jsonLiteral(c: ColumnInfo, value: Buffer | null, temporals: Buffer | null): string {
+  const doc = valueLiteral(c, value);
+  if (value === null || temporals === null) return doc;
+  const sets = (JSON.parse(temporals.toString("utf8")) as [string, string, string][]).map(([path, type, text]) => {
+    if (!TEMPORAL_TEXT.test(text)) throw new RollbackError("VALUE_INVALID", c.name, `unexpected JSON temporal text "${text}"`);
+    const sqlType = JSON_TEMPORAL_CAST[type];
+    if (!sqlType) throw new RollbackError("VALUE_INVALID", c.name, `unexpected JSON temporal type ${type}`);
+    return `_utf8mb4 X'${Buffer.from(path, "utf8").toString("hex")}', CAST('${text}' AS ${sqlType})`;
+  });
+  return `JSON_SET(CAST(${doc} AS JSON), ${sets.join(", ")})`;
+}
+
+/** JSON_TYPE of MySQL's temporal scalars → the cast that makes one (TIMESTAMP scalars report DATETIME). */
+const JSON_TEMPORAL_CAST: Record<string, string> = { DATE: "DATE", TIME: "TIME(6)", DATETIME: "DATETIME(6)" };
 
 /** SQL for one key column's token: text and binary as hex of the stored bytes, the rest as printed. */
 export function keyTokenExpression(c: ColumnInfo): string {

@@ -210,8 +210,10 @@ export async function verifyChecks(
   const started = Date.now();
   const proofs = settings.assumeQuiet ? null : await requireProofs(sides);
   const tables: VerifyTableReport[] = [];
-  for (const check of checks) {
-    const t = (await shortcut?.(check)) ?? (await verifyTable(sides, check, settings));
+  for (const [i, check] of checks.entries()) {
+    const position = { index: i + 1, of: checks.length };
+    const onChunk = settings.onChunk && ((e: ChunkEvent) => settings.onChunk!({ ...e, position }));
+    const t = (await shortcut?.(check)) ?? (await verifyTable(sides, check, { ...settings, onChunk }));
     settings.onTable?.(t);
     tables.push(t);
   }

@@ -77,6 +77,16 @@ describe("data engine decisions", () => {
     expect(chooseKey(none)).toEqual({ problem: "no usable primary or unique key (PRIMARY is a FLOAT key)" });
   });
 
+  it("never takes an INVISIBLE/IGNORED or functional unique index as the key, and says why", () => {
+    const t = table("t", [col("a", "int"), col("b", "int")], [
+      { name: "u_inv", unique: true, columns: ["a"], prefix: false, functional: false, hidden: true },
+      { name: "u_fn", unique: true, columns: ["(`a` * 2)"], prefix: false, functional: true, hidden: false },
+    ]);
+    expect(chooseKey(t)).toEqual({
+      problem: "no usable primary or unique key (u_fn is a functional index; u_inv is INVISIBLE (the optimizer may not use it))",
+    });
+  });
+
   it("refuses triggers on the target for sync with refuseTriggers, never for verify", () => {
     const s = table("t", [col("id", "int")], [{ name: "PRIMARY", unique: true, columns: ["id"], prefix: false, functional: false, hidden: false }]);
     const t = { ...s, triggers: ["t_ai"] };
