@@ -8,9 +8,12 @@ usage: maintenance.ts on|off|status --flag F [--reason TEXT] [--json]
 
 Maintenance mode for nginx: "on" creates the flag file F, "off" removes it. nginx checks the file
 on every request (nginx/maintenance-location.conf), so no reload is needed; see
-docs/traffic-edge.md for the include. Both verbs are idempotent; "status" only reads.
+docs/traffic-edge.md for the include. Both verbs are idempotent; "status" only reads and says
+when the file at F was not written by "on". "off" removes only a flag "on" wrote: any other
+file at F (a flag made by hand, another tool's) is refused and left in place.
 
-exit: 0 done, 2 bad input or the flag could not be written (its directory must exist).
+exit: 0 done, 2 bad input, a flag that is not ours (off), or the flag could not be written
+(its directory must exist).
 `;
 
 runMain(async (argv) => {
@@ -34,7 +37,8 @@ runMain(async (argv) => {
     verb === "on" ? await maintenanceOn(flag, values.reason) : verb === "off" ? await maintenanceOff(flag) : await maintenanceStatus(flag);
   say(
     `maintenance ${state.maintenance ? "ON" : "off"}${state.changed ? "" : verb === "status" ? "" : " (already)"}: ${flag}` +
-      (state.since ? ` since ${state.since}${state.reason ? ` (${state.reason})` : ""}` : ""),
+      (state.since ? ` since ${state.since}${state.reason ? ` (${state.reason})` : ""}` : "") +
+      (state.ours === false ? "; the file there was NOT written by `maintenance on` (made by hand or by another tool): `off` will not remove it" : ""),
   );
   emit(values.json, { ok: true, ...state });
   return EXIT.ok;

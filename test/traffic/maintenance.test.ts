@@ -91,12 +91,24 @@ describe("maintenance mode with the shipped nginx snippets", () => {
     expect(await maintenanceOff(flag)).toMatchObject({ maintenance: false, changed: false });
   });
 
-  it("treats a flag made by hand (touch) as on", async () => {
+  it("treats a flag made by hand (touch) as on, says it is not its own, and `off` leaves it in place (exit 2)", async () => {
     const { writeFile } = await import("node:fs/promises");
-    await writeFile(flag, "");
-    expect(await maintenanceStatus(flag)).toMatchObject({ maintenance: true, since: null });
-    expect((await httpRequest(`${base}/`)).status).toBe(503);
-    await maintenanceOff(flag);
+    for (const text of ["", "someone else's maintenance\n", `{"since":"2030-01-01T00:00:00Z"}`]) {
+      await writeFile(flag, text);
+      expect(await maintenanceStatus(flag)).toMatchObject({ maintenance: true, ours: false });
+      const status = await runScript("maintenance", ["status", "--flag", flag]);
+      expect(status.stderr).toContain("NOT written by `maintenance on`");
+      const off = await runScript("maintenance", ["off", "--flag", flag, "--json"]);
+      expect(off.code, text).toBe(2);
+      expect(off.json.error).toMatchObject({ code: "FILE_NOT_OURS", subject: flag });
+      expect(await readFile(flag, "utf8")).toBe(text);
+      expect((await httpRequest(`${base}/`)).status).toBe(503);
+    }
+    const { unlink } = await import("node:fs/promises");
+    await unlink(flag);
+    const on = await maintenanceOn(flag, "ours");
+    expect(on.ours).toBe(true);
+    expect(await maintenanceOff(flag)).toMatchObject({ maintenance: false, changed: true });
   });
 
   it("refuses a flag whose directory does not exist, naming the flag", async () => {
