@@ -147,6 +147,8 @@ export function spawnTool(bin: string, cnf: string, args: readonly string[], sub
       else reject(new RollbackError("TOOL_FAILED", subject, `${bin} ${signal ? `killed by ${signal}` : `exited with ${code}`}: ${stderr().split("\n").slice(-3).join(" | ") || "no message"}`));
     });
   });
+  // The caller awaits it after its stream loop: a tool killed mid-loop must not count as unhandled.
+  exited.catch(() => undefined);
   return { child, exited, stderr };
 }
 
