@@ -32,7 +32,8 @@ export function rateAndEta(done: number, total: number | undefined, elapsedMs: n
 export class Progress {
   private done = 0;
   private readonly started = Date.now();
-  private lastPrint = 0;
+  // The first line waits one interval too: printed at once it said "0/s" (no time had passed yet).
+  private lastPrint = this.started;
   private readonly stream: NodeJS.WriteStream;
   private readonly tty: boolean;
 

@@ -89,12 +89,12 @@ export async function startPair(name: string, extraArgs: PairOptions = {}): Prom
   };
 }
 
-/** Runs `scripts/<name>.ts` the way the runbook does (env-only secrets); `kill` sends SIGKILL. */
+/** Runs `scripts/<name>.ts` the way the runbook does (env-only secrets); `kill` sends SIGKILL unless told another signal. */
 export function runScript(
   name: string,
   args: string[],
   env: NodeJS.ProcessEnv,
-): { done: Promise<{ code: number | null; stdout: string; stderr: string }>; kill(): void } {
+): { done: Promise<{ code: number | null; stdout: string; stderr: string }>; kill(signal?: NodeJS.Signals): void } {
   // node itself, not npx: SIGKILL must reach the process that holds the connections.
   const child = spawn(process.execPath, ["--import", "tsx", `scripts/${name}.ts`, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
@@ -103,6 +103,6 @@ export function runScript(
   child.stderr.on("data", (d) => (stderr += d));
   return {
     done: new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr }))),
-    kill: () => child.kill("SIGKILL"),
+    kill: (signal = "SIGKILL") => child.kill(signal),
   };
 }
