@@ -82,14 +82,18 @@ async function main(argv: string[]): Promise<number> {
       baseline: { label: v["baseline-label"] ?? "idc", dsn: dsnFromEnv("BASELINE_DATABASE_URL") },
       candidate: { label: v["candidate-label"] ?? "aws", dsn: dsnFromEnv("CANDIDATE_DATABASE_URL") },
       queries,
-      runs: numberFlag(v.runs, "runs", 30, 1),
+      runs: numberFlag(v.runs, "runs", 30, 1, 100_000),
     });
   } else if (v.perf) {
     perf = (await readJson(v.perf, "--perf")) as PerfReport;
     if (typeof perf?.degradationPct !== "number") throw new RollbackError("ARGS_INVALID", `--perf ${v.perf}`, "is not a probe report (needs degradationPct)");
   }
-  const optional = (flag: "lost-rows" | "mismatch-pct" | "degradation-pct" | "outage-min" | "error-rate-pct", fallback?: number) =>
-    v[flag] === undefined ? fallback : numberFlag(v[flag], flag, 0, flag === "degradation-pct" ? -100 : 0);
+  // Percentages of a whole stay within 0-100; a degradation is -100 % (twice as fast) or worse.
+  const RANGE = { "lost-rows": [0], "mismatch-pct": [0, 100], "degradation-pct": [-100], "outage-min": [0], "error-rate-pct": [0, 100] } as const;
+  const optional = (flag: keyof typeof RANGE, fallback?: number) => {
+    const [min, max] = RANGE[flag] as readonly [number, number?];
+    return v[flag] === undefined ? fallback : numberFlag(v[flag], flag, 0, min, max);
+  };
   const measurements: Measurements = {
     lostRows: optional("lost-rows", fromVerify.lostRows),
     mismatchPct: optional("mismatch-pct", fromVerify.mismatchPct),
@@ -99,6 +103,15 @@ async function main(argv: string[]): Promise<number> {
     criticalSecurityIssue: v["security-issue"] ? true : undefined,
     unrecoverableError: v["unrecoverable-error"] ? true : undefined,
   };
+  // Nothing measured is not "nothing wrong": with no value for any criterion, say so (exit 2).
+  if (Object.values(measurements).every((m) => m === undefined)) {
+    throw new RollbackError(
+      "NOTHING_MEASURED",
+      "measurements",
+      "none given: cannot decide whether to roll back",
+      "pass at least one: --verify FILE, --lost-rows, --mismatch-pct, --probe/--perf, --outage-min, --error-rate-pct, --security-issue, --unrecoverable-error",
+    );
+  }
   const decision = decide(measurements, thresholds);
 
   if (perf) {

@@ -26,13 +26,13 @@ runMain(async (argv) => {
     help: { type: "boolean", default: false },
   });
   if (values.help) return usage(USAGE);
-  const timeoutS = numberFlag(required(values.timeout, "timeout"), "timeout", 0);
+  const timeoutS = numberFlag(required(values.timeout, "timeout"), "timeout", 0, 0, 86_400);
   const report = await drain({
     dsn: dsnFromEnv("DATABASE_URL"),
     timeoutS,
     kill: values.kill,
     ignoreUsers: listFlag(values["ignore-users"]),
-    pollMs: numberFlag(values["poll-ms"], "poll-ms", 500, 10),
+    pollMs: numberFlag(values["poll-ms"], "poll-ms", 500, 10, 60_000),
     log: say,
   });
   if (!report.ok) {

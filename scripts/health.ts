@@ -42,9 +42,9 @@ runMain(async (argv) => {
     help: { type: "boolean", default: false },
   });
   if (values.help) return usage(USAGE);
-  const optional = (flag: keyof typeof values, min = 0) => {
+  const optional = (flag: keyof typeof values, min = 0, max?: number) => {
     const v = values[flag];
-    return typeof v === "string" ? numberFlag(v, flag, 0, min) : undefined;
+    return typeof v === "string" ? numberFlag(v, flag, 0, min, max) : undefined;
   };
   const canaryTable = values["canary-table"] === undefined ? undefined : parseCanaryTable(values["canary-table"]);
   const report = await runHealth({
@@ -56,11 +56,11 @@ runMain(async (argv) => {
     canaryTable,
     createCanary: values["create-canary"],
     http: (values.http ?? []).map((u) => parseHttpUrl(u)),
-    expectStatus: optional("expect-status", 100),
+    expectStatus: optional("expect-status", 100, 599),
     expectBody: values["expect-body"],
-    maxLatencyMs: optional("max-latency-ms"),
+    maxLatencyMs: optional("max-latency-ms", 1),
     disks: values.disk,
-    minDiskFreePct: optional("min-disk-free-pct"),
+    minDiskFreePct: optional("min-disk-free-pct", 0, 100),
     minMemFreeMb: optional("min-mem-free-mb"),
   });
   for (const c of report.checks) {

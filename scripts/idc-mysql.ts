@@ -44,10 +44,10 @@ runMain(async (argv) => {
   const opts = {
     container: parseContainerName(required(values.container, "container")),
     dsn: process.env.DATABASE_URL ? dsnFromEnv("DATABASE_URL") : undefined,
-    timeoutS: numberFlag(values.timeout, "timeout", 120),
+    timeoutS: numberFlag(values.timeout, "timeout", 120, 1, 86_400),
     force: values.force,
-    stopTimeoutS: numberFlag(values["stop-timeout"], "stop-timeout", 60),
-    pollMs: numberFlag(values["poll-ms"], "poll-ms", 1_000, 10),
+    stopTimeoutS: numberFlag(values["stop-timeout"], "stop-timeout", 60, 0, 3_600),
+    pollMs: numberFlag(values["poll-ms"], "poll-ms", 1_000, 10, 60_000),
     log: say,
   };
   const report = verb === "check" ? await checkIdcMysql(opts) : await restartIdcMysql(opts);
