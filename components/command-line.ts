@@ -58,12 +58,14 @@ export function reportCommandLine(run: RunContext): string {
 }
 
 /**
- * `node dist/scripts/step.js <step> --timeline F -- node dist/scripts/<script>.js <args>`: step.ts
+ * `node dist/scripts/step.js <step> --timeline F --log L -- node dist/scripts/<script>.js <args>`: step.ts
  * times the step against its phase budget and appends it to the run's timeline (contracts.md).
  * `okCodes`: exit codes that still count as success, e.g. 1 from the pre-sync diff, where
  * "differences found" is the expected answer and only 2 (error) must stop `pulumi up`.
  */
 export function stepCommandLine(step: StepId, run: RunContext, args: readonly (string | number)[], okCodes?: readonly number[]): string {
-  const own = okCodes ? ["--ok-codes", okCodes.join(",")] : [];
+  // --log: the script's output goes to a file in the run's folder and step.ts prints one line,
+  // since a failing @pulumi/command puts all of its stdout and stderr into the engine's error.
+  const own = [...(okCodes ? ["--ok-codes", okCodes.join(",")] : []), "--log", `${run.reportDir}/${step}.log`];
   return shellJoin([...runScript("scripts/step.ts"), step, "--timeline", run.timelineFile, ...own, "--", ...runScript(scriptOf(step)), ...args]);
 }

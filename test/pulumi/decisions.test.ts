@@ -121,7 +121,7 @@ describe("command lines", () => {
     const run = runContext("/srv/rollback", ".rollback", "gh-42-1");
     expect(run).toEqual({ runId: "gh-42-1", projectDir: "/srv/rollback", timelineFile: ".rollback/gh-42-1/timeline.jsonl", reportDir: ".rollback/gh-42-1" });
     expect(stepCommandLine("diff", run, ["--tables", "a,b", "--json"], [0, 1])).toBe(
-      "node dist/scripts/step.js diff --timeline .rollback/gh-42-1/timeline.jsonl --ok-codes 0,1 -- node dist/scripts/verify.js --tables a,b --json",
+      "node dist/scripts/step.js diff --timeline .rollback/gh-42-1/timeline.jsonl --ok-codes 0,1 --log .rollback/gh-42-1/diff.log -- node dist/scripts/verify.js --tables a,b --json",
     );
     expect(stepCommandLine("maintenance-on", run, ["on", "--reason", "rollback to idc"])).toMatch(/-- node dist\/scripts\/maintenance\.js on --reason 'rollback to idc'$/);
   });

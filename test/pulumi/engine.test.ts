@@ -1,4 +1,7 @@
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -87,5 +90,36 @@ describe("refresh and prior state", () => {
     expect(b.resources.map((x) => [x.name, redactSecrets(x.inputs)])).toEqual(a.resources.map((x) => [x.name, redactSecrets(x.inputs)]));
     expect(a.byName("rollback-connection-secret-version").inputs.versionStages).toEqual(["AWSCURRENT"]);
     for (const side of ["idc", "aws"]) expect(a.byName(`rollback-dns-weights-${side}`).inputs).toMatchObject({ allowOverwrite: true, weightedRoutingPolicies: [{ weight: side === "idc" ? 100 : 0 }] });
+  });
+});
+
+describe("a failing step, as the engine would print it", () => {
+  it("prints one summary line on stdout and nothing on stderr; the details and report go to files, secrets redacted", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "rollback-step-log-"));
+    try {
+      const secret = "s3cr3t-Pa55word";
+      const child = `console.error("progress 1\\nprogress 2 mysql://u:${secret}@db/x"); console.log(JSON.stringify({ ok: false, rows: Array(500).fill("r") })); process.exit(2)`;
+      const log = join(dir, "run-1", "sync.log");
+      const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "scripts", "step.ts"), "sync", "--timeline", join(dir, "run-1", "timeline.jsonl"), "--log", log, "--", process.execPath, "-e", child], {
+        env: { ...process.env, TARGET_DATABASE_URL: `mysql://u:${secret}@db/x` },
+        encoding: "utf8",
+      });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toBe("");
+      expect(r.stdout.trimEnd().split("\n")).toHaveLength(1);
+      expect(r.stdout).toMatch(/^step sync: failed \(exit 2\) in \d+ ms; details in .*sync\.log, report in .*timeline\.jsonl\n$/);
+      const details = readFileSync(log, "utf8");
+      expect(details).toContain("progress 2");
+      expect(details).toContain('"rows":["r"');
+      expect(details).not.toContain(secret);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("is how every runbook command starts its script: with --log in the run's folder", async () => {
+    const r = await runProgram("rollback");
+    expect(r.byName("rollback-sync").inputs.create).toMatch(/^node dist\/scripts\/step\.js sync --timeline \.rollback\/run-1\/timeline\.jsonl --log \.rollback\/run-1\/sync\.log -- /);
+    expect(r.byName("rollback-nginx-upstream-switch").inputs.create).toContain(" --log .rollback/run-1/nginx-upstream.log -- ");
   });
 });

@@ -166,7 +166,7 @@ describe("the runbook's commands", () => {
       const running = commands(recorder).filter((c) => String(c.inputs.create).includes(`dist/scripts/step.js ${step.id} `));
       expect(running.length, step.id).toBe(step.script ? 1 : 0);
       if (step.script) {
-        expect(running[0].inputs.create).toMatch(new RegExp(`^node dist/scripts/step\\.js ${step.id} --timeline \\.rollback/run-1/timeline\\.jsonl( --ok-codes [0-9,]+)? -- node dist/${step.script.replace(/\.ts$/, ".js")} `));
+        expect(running[0].inputs.create).toMatch(new RegExp(`^node dist/scripts/step\\.js ${step.id} --timeline \\.rollback/run-1/timeline\\.jsonl( --ok-codes [0-9,]+)? --log \\.rollback/run-1/${step.id}\\.log -- node dist/${step.script.replace(/\.ts$/, ".js")} `));
       }
     }
     expect(recorder.byName("rollback-diff").inputs.create).toContain("--ok-codes 0,1 --");
