@@ -104,8 +104,8 @@ export interface Refusal {
   readonly op: string;
   readonly urn: string;
   readonly type: string;
-  readonly reasons: readonly string[];
-  readonly retainOnDelete: boolean;
+  /** Why the step is refused, in words. */
+  readonly problem: string;
 }
 
 export interface Move {
@@ -123,7 +123,10 @@ export interface CommandRun {
 }
 
 export interface Impact {
-  /** False when anything but a runbook command would be replaced or deleted, or the preview reported an error. */
+  /**
+   * False when anything but a runbook command would be replaced or deleted, a switch object is
+   * written without retainOnDelete, or the preview reported an error.
+   */
   readonly ok: boolean;
   readonly moves: readonly Move[];
   readonly commands: readonly CommandRun[];
@@ -194,17 +197,27 @@ export function assessImpact(doc: PreviewDigest): Impact {
       if (step.op !== "delete" && step.op !== "delete-replaced") commands.push({ name: urnName(step.urn), op: step.op, command: show(input(step.newState, "create")) });
       continue;
     }
-    if (!WRITE_OPS.has(step.op) && ownsObject(step)) {
-      refused.push({
-        op: step.op,
-        urn: step.urn,
-        type,
-        reasons: step.replaceReasons ?? step.diffReasons ?? [],
-        retainOnDelete: (step.oldState ?? step.newState)?.retainOnDelete === true,
-      });
+    const move = moveOf(step);
+    if (!ownsObject(step)) {
+      // The stack resource carries the upstream text as an output; components and providers own nothing.
+      if (move) moves.push(move);
       continue;
     }
-    const move = moveOf(step);
+    const refuse = (problem: string) => refused.push({ op: step.op, urn: step.urn, type, problem });
+    if (!WRITE_OPS.has(step.op)) {
+      const reasons = step.replaceReasons ?? step.diffReasons ?? [];
+      const retained = (step.oldState ?? step.newState)?.retainOnDelete === true;
+      refuse(
+        `${reasons.length ? `because of ${reasons.join(", ")}: ` : ""}only runbook commands may be replaced or deleted by a switch${retained ? " (retainOnDelete would keep the object, but the stack would lose track of it)" : ""}`,
+      );
+      continue;
+    }
+    // The switch objects are shared by both stacks: destroying one stack must not delete them.
+    // CrossGuard cannot see this option (policy/policies.ts); the preview's state carries it.
+    if (step.newState?.retainOnDelete !== true) {
+      refuse("a switch object without retainOnDelete: destroying this stack would delete what the other stack uses");
+      continue;
+    }
     if (move) moves.push(move);
   }
   const errors = (doc.diagnostics ?? []).filter((d) => d.severity === "error").map((d) => `${d.urn ? `${urnName(d.urn)}: ` : ""}${(d.message ?? "").trim()}`);
@@ -217,12 +230,9 @@ export function formatImpact(i: Impact): string[] {
     ...i.moves.map((m) => `move ${m.what} ${m.name}: ${m.from} -> ${m.to}`),
     ...i.commands.map((c) => `run  ${c.name} (${c.op}): ${c.command}`),
     ...i.errors.map((e) => `ERROR in the preview: ${e}`),
-    ...i.refused.map(
-      (r) =>
-        `REFUSED ${r.op} of ${r.type} ${urnName(r.urn)}${r.reasons.length ? ` (because of ${r.reasons.join(", ")})` : ""}: only runbook commands may be replaced or deleted by a switch${r.retainOnDelete ? " (retainOnDelete would keep the object, but the stack would lose track of it)" : ""}`,
-    ),
+    ...i.refused.map((r) => `REFUSED ${r.op} of ${r.type} ${urnName(r.urn)}: ${r.problem}`),
     i.ok
       ? `impact: ${i.moves.length} move(s), ${i.commands.length} command(s); nothing long-lived is replaced or deleted`
-      : `impact: refused (${i.refused.length} replace/delete of non-command resources, ${i.errors.length} preview error(s)); do not run pulumi up`,
+      : `impact: refused (${i.refused.length} step(s), ${i.errors.length} preview error(s)); do not run pulumi up`,
   ];
 }

@@ -34,7 +34,8 @@ function state(types: readonly string[], name: string, s: StateSpec) {
     inputs: s.inputs ?? {},
     outputs: s.outputs ?? {},
     parent: types.length > 1 ? urn(types.slice(0, -1), name.replace(/-[^-]+$/, "")) : undefined,
-    ...(s.retainOnDelete ? { retainOnDelete: true } : {}),
+    // The program retains every object it writes (components/*: retainOnDelete: true).
+    ...((s.retainOnDelete ?? s.custom !== false) ? { retainOnDelete: true } : {}),
   };
 }
 
@@ -79,7 +80,6 @@ export const T = {
 
 const weighted = (side: string, weight: number) => ({
   inputs: { name: "db.shop.example.com", type: "CNAME", ttl: 60, setIdentifier: side, records: [`${side}.example.com`], weightedRoutingPolicies: [{ weight }], allowOverwrite: true, zoneId: "Z0123456789ABC" },
-  retainOnDelete: true,
 });
 const run = (name: string, create: string) => ({ op: "replace", types: T.command, name, old: { inputs: { create, triggers: ["run-41"] } }, new: { inputs: { create, triggers: ["run-42"], environment: "[secret]" } }, diffReasons: ["triggers"], replaceReasons: ["triggers"] });
 

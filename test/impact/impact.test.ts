@@ -40,9 +40,14 @@ describe("impact gate: refusals", () => {
     const i = assess(rollbackPreview([{ op: "replace", types: T.record, name: "rollback-dns-weights-idc", old: { inputs: { setIdentifier: "idc" }, retainOnDelete: true }, new: { inputs: { setIdentifier: "idc-1" }, retainOnDelete: true }, diffReasons: ["setIdentifier"], replaceReasons: ["setIdentifier"] }]));
     expect(i.ok).toBe(false);
     expect(formatImpact(i).filter((l) => l.startsWith("REFUSED"))).toEqual([
-      "REFUSED replace of aws:route53/record:Record rollback-dns-weights-idc (because of setIdentifier): only runbook commands may be replaced or deleted by a switch (retainOnDelete would keep the object, but the stack would lose track of it)",
+      "REFUSED replace of aws:route53/record:Record rollback-dns-weights-idc: because of setIdentifier: only runbook commands may be replaced or deleted by a switch (retainOnDelete would keep the object, but the stack would lose track of it)",
     ]);
-    expect(formatImpact(i).at(-1)).toBe("impact: refused (1 replace/delete of non-command resources, 0 preview error(s)); do not run pulumi up");
+    expect(formatImpact(i).at(-1)).toBe("impact: refused (1 step(s), 0 preview error(s)); do not run pulumi up");
+  });
+
+  it("refuses a switch object written without retainOnDelete (CrossGuard cannot see the option)", () => {
+    const i = assess(rollbackPreview([{ op: "update", types: T.secretVersion, name: "rollback-connection-secret-version", old: {}, new: { inputs: { secretId: "shop/db" }, retainOnDelete: false } }]));
+    expect(i.refused.map((r) => r.problem)).toEqual(["a switch object without retainOnDelete: destroying this stack would delete what the other stack uses"]);
   });
 
   it("refuses deleting the secret version, the replacement halves, and an op it does not know", () => {
