@@ -9,6 +9,7 @@ import { connect } from "../mysql";
 import { Progress } from "../progress";
 import { alive, clientTool, spawnTool, withClientConfig } from "./client";
 import { DumpScanner } from "./dump-scanner";
+import { ExactFloats, readExactFloats } from "./exact-floats";
 import { MANIFEST, Manifest, writeManifest } from "./manifest";
 import { BackupWriter } from "./writer";
 
@@ -209,9 +210,13 @@ async function createLocked(opts: CreateOptions, out: string): Promise<CreateRep
       opts.signal?.addEventListener("abort", stop, { once: true });
       if (opts.signal?.aborted) stop();
       const scanner = new DumpScanner(writer.accept);
+      // Exact FLOATs are read in a snapshot taken once the dump has recorded its position (in its header).
+      let exact: Promise<ExactFloats> | null = null;
+      const readExact = () => (exact ??= readExactFloats(opts.dsn, facts.info, scanner.facts.binlog && `${scanner.facts.binlog.file}:${scanner.facts.binlog.position}`));
       try {
         for await (const chunk of dump.child.stdout!) {
           scanner.push(chunk as Buffer);
+          if (scanner.facts.binlog) void readExact();
           await writer.flush();
           progress.set(scanner.facts.rows);
         }
@@ -223,12 +228,13 @@ async function createLocked(opts: CreateOptions, out: string): Promise<CreateRep
       } finally {
         opts.signal?.removeEventListener("abort", stop);
       }
-      return { facts: scanner.end(), warnings: dump.stderr() };
+      return { facts: scanner.end(), warnings: dump.stderr(), exact: await readExact() };
     });
     if (!scanned.facts.completed) {
       throw new RollbackError("BACKUP_INCOMPLETE", tool.bin, "output ended without the '-- Dump completed' trailer", "see the dump tool's messages above");
     }
     const finished = new Date();
+    for (const [table, sql] of scanned.exact.files) await writer.addExact(table, sql, finished);
     const { files, tables } = await writer.finish(scanned.facts, finished);
     progress.finish();
     const manifest: Manifest = {
@@ -247,7 +253,7 @@ async function createLocked(opts: CreateOptions, out: string): Promise<CreateRep
       tables,
       views: scanned.facts.views,
       files,
-      notes: [...facts.notes, ...cleaned, ...(scanned.warnings ? [`${basename(tool.bin)}: ${scanned.warnings}`] : [])],
+      notes: [...facts.notes, ...cleaned, ...scanned.exact.notes, ...(scanned.warnings ? [`${basename(tool.bin)}: ${scanned.warnings}`] : [])],
     };
     await writeManifest(join(partial, MANIFEST), manifest);
     await rmdir(out).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? undefined : Promise.reject(e))); // empty (checked above; we hold the lock) or absent

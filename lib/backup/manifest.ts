@@ -10,6 +10,7 @@ import { z } from "zod";
  *   manifest.json.sha256   `sha256sum` line for manifest.json: an edited manifest is caught
  *   schema.sql             the tables' CREATE statements (loaded first)
  *   data/<table>.sql.gz    one table's INSERTs (gzip), each a standalone mysql session script
+ *   data/<table>.exact.sql.gz  its exact FLOAT values, when the dump's text lost digits (exact-floats.ts)
  *   post.sql               triggers, views, routines, events (created after the tables are in)
  * Every .sql file starts with the dump's session header and ends with mysqldump's
  * "-- Dump completed" trailer, so each one can also be checked and loaded by hand.
@@ -35,6 +36,8 @@ const TableEntry = z
     rows: z.number().int().min(0),
     /** The table's data file (a key of `files`); null when the dump held no data for it. */
     file: innerPath.nullable(),
+    /** The exact FLOAT values, run after the data file (lib/backup/exact-floats.ts); absent when not needed or not provable. */
+    exact: innerPath.optional(),
   })
   .strict();
 
@@ -79,6 +82,9 @@ export const ManifestSchema = z
     m.tables.forEach((t, i) => {
       if (t.file !== null && !paths.has(t.file)) {
         ctx.addIssue({ code: "custom", path: ["tables", i, "file"], message: `${t.file} is not in files` });
+      }
+      if (t.exact !== undefined && !paths.has(t.exact)) {
+        ctx.addIssue({ code: "custom", path: ["tables", i, "exact"], message: `${t.exact} is not in files` });
       }
     });
   });

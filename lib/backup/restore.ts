@@ -273,6 +273,7 @@ class Restore {
         estimated += n * rowsPerByte;
         progress.set(Math.round(estimated));
       });
+      if (t.exact) await this.sqlFile(t.exact, this.staging);
       this.opts.onTableLoaded?.(t.name);
       return { table: t.name, rows: t.rows, bytes: f.bytes, loadMs: Date.now() - started, deferredKeys: plans.find((p) => p.table === t.name)?.addKeys.length ?? 0 };
     });
@@ -283,7 +284,7 @@ class Restore {
 
   /** Secondary indexes back (tables in parallel, one sorted build each), then the foreign keys. */
   async restoreKeys(plans: readonly KeyPlan[]): Promise<void> {
-    const p = pool({ ...this.opts.dsn, database: this.staging }, { connectionLimit: this.jobs });
+    const p = await pool({ ...this.opts.dsn, database: this.staging }, { connectionLimit: this.jobs });
     try {
       await runPool(
         plans.filter((x) => x.addKeys.length > 0),

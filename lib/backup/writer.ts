@@ -84,6 +84,7 @@ export class BackupWriter {
   private readonly queue: Array<[Section, Buffer]> = [];
   private readonly files: ManifestFile[] = [];
   private readonly dataFiles = new Map<string, string>();
+  private readonly exact = new Map<string, string>();
   private readonly open = new Map<string, HashedFile>();
   private data: { table: string; file: HashedFile } | null = null;
 
@@ -108,8 +109,23 @@ export class BackupWriter {
     this.files.unshift(await (await this.file(SCHEMA_FILE, null)).close(trailer));
     this.files.push(await (await this.file(POST_FILE, null)).close(null));
     this.open.clear();
-    const tables = [...facts.tables].map(([name, t]) => ({ name, rows: t.rows, file: this.dataFiles.get(name) ?? null }));
+    const tables = [...facts.tables].map(([name, t]) => {
+      const exact = this.exact.get(name);
+      return { name, rows: t.rows, file: this.dataFiles.get(name) ?? null, ...(exact ? { exact } : {}) };
+    });
     return { files: this.files, tables };
+  }
+
+  /**
+   * A file of our own (the exact FLOAT values) for a table, with the dump's header and trailer
+   * like every other file; listed in the manifest as the table's `exact`.
+   */
+  async addExact(table: string, sql: string, now = new Date()): Promise<void> {
+    const path = dataFileFor(table).replace(/\.sql\.gz$/, ".exact.sql.gz");
+    const f = await this.create(path, this.gzipLevel);
+    await f.write(Buffer.from(sql));
+    this.files.push(await f.close(`-- Dump completed on ${dumpStamp(now)}\n`));
+    this.exact.set(table, path);
   }
 
   abort(): void {
