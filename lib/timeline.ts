@@ -151,10 +151,16 @@ export function phaseTimings(entries: readonly TimelineEntry[]): PhaseTiming[] {
   });
 }
 
-/** The latest entry of a step (a rerun after a failure supersedes the failure). */
+/**
+ * The latest entry of a step in time order (a rerun after a failure supersedes the failure). By
+ * start time, not file position: entries are appended when a step ends, and timelines written by
+ * more than one process (decide.ts records its entry with its own start) are not in time order;
+ * on equal starts the later line wins.
+ */
 export function lastEntry(entries: readonly TimelineEntry[], step: string): TimelineEntry | undefined {
-  for (let i = entries.length - 1; i >= 0; i--) if (entries[i].step === step) return entries[i];
-  return undefined;
+  let latest: TimelineEntry | undefined;
+  for (const e of entries) if (e.step === step && (!latest || Date.parse(e.startedAt) >= Date.parse(latest.startedAt))) latest = e;
+  return latest;
 }
 
 export interface ChildOptions {
@@ -232,7 +238,8 @@ export async function runStep(opts: RunStepOptions): Promise<StepResult> {
   const { phase, budgetMs: budget } = stepPhase(opts.step);
   const env = opts.env ?? process.env;
   const startedAt = new Date();
-  const { code, stdout } = await runChild(opts.command, opts);
+  // The step's command may read this run's timeline (settle reads verify's proven position from it).
+  const { code, stdout } = await runChild(opts.command, { ...opts, env: { ...env, ROLLBACK_TIMELINE: opts.timeline } });
   const ok = code !== null && (opts.okCodes ?? [0]).includes(code);
   const interrupted = opts.signal?.aborted === true;
   const entry: TimelineEntry = {

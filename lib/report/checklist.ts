@@ -1,7 +1,7 @@
 import { degradationPct } from "../perf";
 import { STEPS } from "../runbook";
 import { DEFAULT_THRESHOLDS, Thresholds } from "../thresholds";
-import { TimelineEntry, lastEntry } from "../timeline";
+import { TimelineEntry, didNotFinish, lastEntry } from "../timeline";
 import { arr, backupChoice, bool, count, describeCheck, describeVerify, healthChecks, ms, num, obj, pct, str, syncCounts, verifySummary } from "./evidence";
 
 /**
@@ -54,12 +54,6 @@ function lastIn(entries: readonly TimelineEntry[], step: string, phase: string):
   );
 }
 
-function stepRan(entries: readonly TimelineEntry[], step: string): Result[] {
-  const e = lastEntry(entries, step);
-  if (!e) return [];
-  return [{ ok: e.status === "ok", info: e.status === "not-run", evidence: `step ${step}: ${e.status}${e.exitCode !== null ? ` (exit ${e.exitCode})` : ""}${e.note ? ` — ${e.note}` : ""}` }];
-}
-
 function dataCompleteness(entries: readonly TimelineEntry[]): Result[] {
   const out: Result[] = [];
   const verify = lastEntry(entries, "verify");
@@ -70,7 +64,14 @@ function dataCompleteness(entries: readonly TimelineEntry[]): Result[] {
     const d = verifySummary(diff.report);
     out.push({ ok: true, info: true, evidence: `no copy-back (runbook.copyBack false); diff step: ${d ? describeVerify(d) : `exit ${diff.exitCode}`}` });
   } else if (verify) out.push({ ok: verify.status === "ok" && v?.identical === true, evidence: `verify step: ${v ? describeVerify(v) : `no report (exit ${verify.exitCode})`}` });
-  const sync = syncCounts(lastEntry(entries, "sync")?.report);
+  const syncEntry = lastEntry(entries, "sync");
+  // A verify proves the data as it was when it ran: a sync after it (a rerun that failed half-way
+  // writes some chunks) leaves data the verify never saw.
+  if (syncEntry && verify && Date.parse(verify.startedAt) < Date.parse(syncEntry.startedAt)) {
+    out.push({ ok: false, evidence: `the latest verify (${verify.startedAt}) ran before the latest sync (${syncEntry.startedAt}): it does not prove the data as that sync left it` });
+  }
+  if (didNotFinish(syncEntry)) out.push({ ok: false, evidence: `sync step ${syncEntry!.status} (exit ${syncEntry!.exitCode}) at ${syncEntry!.startedAt}: the copy-back did not finish` });
+  const sync = syncCounts(syncEntry?.report);
   if (sync) out.push({ ok: sync.identical !== false, evidence: `sync step copied back: ${summarySync(sync)}` });
   const lost = obj(lastEntry(entries, CHECK.lostRows)?.report);
   if (lost) {
@@ -131,6 +132,35 @@ function performance(entries: readonly TimelineEntry[], t: Thresholds): Result[]
   return out;
 }
 
+/**
+ * Users can reach it only on evidence that traffic goes where it should: the nginx switch's
+ * probe through nginx (switch-upstream's `effect`), not its exit code; maintenance-off's report
+ * that the flag is gone.
+ */
+function reachedThroughNginx(entries: readonly TimelineEntry[]): Result[] {
+  const out: Result[] = [];
+  const sw = lastEntry(entries, "nginx-upstream");
+  if (sw?.status === "not-run") out.push({ ok: true, info: true, evidence: `step nginx-upstream: not run${sw.note ? ` — ${sw.note}` : ""}` });
+  else if (sw) {
+    const effect = obj(obj(sw.report)?.effect);
+    const probe = obj(effect?.probe);
+    const proven = sw.status === "ok" && bool(effect?.proven) === true;
+    out.push({
+      ok: proven,
+      evidence: proven
+        ? `nginx switch proven through nginx: ${str(probe?.expected) ?? "probe passed"} (${count(num(probe?.attempts))} attempt(s), last answer: ${str(probe?.lastAnswer) ?? "?"})`
+        : `nginx switch ${sw.status} (exit ${sw.exitCode}): ${str(effect?.note) ?? "effect unproven: its report holds no probe result"}`,
+    });
+  }
+  const off = lastEntry(entries, "maintenance-off");
+  if (off?.status === "not-run") out.push({ ok: true, info: true, evidence: `step maintenance-off: not run${off.note ? ` — ${off.note}` : ""}` });
+  else if (off) {
+    const gone = off.status === "ok" && bool(obj(off.report)?.maintenance) === false;
+    out.push({ ok: gone, evidence: `maintenance-off ${off.status} (exit ${off.exitCode}): ${gone ? "the flag is gone, nginx serves the app again" : "its report does not say maintenance is off"}` });
+  }
+  return out;
+}
+
 function checksOf(entries: readonly TimelineEntry[], kinds: readonly string[]): Result[] {
   return healthChecks(lastEntry(entries, "health")?.report)
     .filter((c) => kinds.includes(c.check))
@@ -173,7 +203,7 @@ function backups(entries: readonly TimelineEntry[]): Result[] {
 function logs(entries: readonly TimelineEntry[]): Result[] {
   const out: Result[] = [];
   const recorded = STEPS.filter((s) => lastEntry(entries, s.id));
-  const failed = recorded.filter((s) => lastEntry(entries, s.id)?.status === "failed").map((s) => s.id);
+  const failed = recorded.filter((s) => didNotFinish(lastEntry(entries, s.id))).map((s) => s.id);
   if (recorded.length) {
     out.push({
       ok: failed.length === 0,
@@ -211,7 +241,7 @@ export function checklist(entries: readonly TimelineEntry[], thresholds: Thresho
     item(
       "reachability",
       "Users can reach it",
-      [...stepRan(entries, "nginx-upstream"), ...stepRan(entries, "maintenance-off"), ...clientsAfter(entries, thresholds)],
+      [...reachedThroughNginx(entries), ...clientsAfter(entries, thresholds)],
       "neither the nginx switch nor maintenance-off ran",
     ),
     item(

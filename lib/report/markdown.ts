@@ -52,7 +52,7 @@ export function renderMarkdown(r: RollbackReport): string {
         p.startedAt ?? "-",
         formatDuration(p.durationMs),
         formatDuration(p.budgetMs),
-        p.endedAtMin === null ? "-" : `min ${p.endedAtMin.toFixed(2)} of ${p.windowEndMin}`,
+        p.endedAtMin === null ? "-" : `${formatDuration(p.endedAtMin * 60_000)} into the run (window: by ${formatDuration(p.windowEndMin * 60_000)})`,
         p.status,
       ]),
     ),

@@ -10,6 +10,7 @@ describe("progress figures", () => {
     expect(rateAndEta(0, 1000, 1000).etaMs).toBeUndefined();
   });
   it("formats durations for people", () => {
-    expect([formatDuration(4_000), formatDuration(125_000), formatDuration(3_725_000)]).toEqual(["4s", "2m05s", "1h02m"]);
+    expect([formatDuration(4_000), formatDuration(125_000), formatDuration(3_725_000)]).toEqual(["4 s", "2 min 05 s", "1 h 02 min"]);
+    expect([formatDuration(850), formatDuration(15 * 60_000), formatDuration(2 * 3_600_000)]).toEqual(["850 ms", "15 min", "2 h"]);
   });
 });

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { contacts } from "./contacts-fixture";
 import { decide } from "../../lib/decision";
 import { buildReport, CHECK } from "../../lib/report";
+import { renderMarkdown } from "../../lib/report/markdown";
 import { STEPS, budgetMs } from "../../lib/runbook";
 import { TimelineEntry } from "../../lib/timeline";
 
@@ -34,7 +35,13 @@ function timeline(over: Partial<Record<string, Partial<TimelineEntry>>> = {}): T
     diff: { ...verifyOk, identical: false, mismatchPct: 2, tables: [{ table: "orders", identical: false, missing: 40, extra: 0, changed: 12 }] },
     sync: { identical: true, inserted: 40, updated: 12, deleted: 3, tables: [] },
     verify: verifyOk,
-    "nginx-upstream": { ok: true, file: "/etc/nginx/rollback/upstream-app.conf" },
+    "nginx-upstream": {
+      ok: true,
+      outcome: "switched",
+      file: "/etc/nginx/rollback/upstream-app.conf",
+      effect: { proven: true, note: "proven", probe: { ok: true, expected: "GET http://127.0.0.1/rollback-probe answers with header x-app: idc", attempts: 4, durationMs: 700, lastAnswer: "status 200, x-app: idc" } },
+    },
+    "maintenance-off": { ok: true, flag: "/var/lib/rollback/maintenance.flag", maintenance: false, changed: true },
     health: {
       ok: true,
       checks: [
@@ -117,6 +124,48 @@ describe("the rollback report (R6–R8)", () => {
     expect(evidence("performance")).toMatch(/after rollback \(idc vs aws\): p50 aws 2.00 ms vs idc 2.10 ms, degradation \+5 %/);
     expect(evidence("app-works")).toMatch(/http http:\/\/127.0.0.1:8080\/health: ok \[status=200 latencyMs=3\]/);
     expect(evidence("reachability")).toMatch(/clients after maintenance-off: 800 requests, 0 errors/);
+    expect(evidence("reachability")).toMatch(/✓ nginx switch proven through nginx: GET .* answers with header x-app: idc \(4 attempt\(s\), last answer: status 200, x-app: idc\)/);
+  });
+
+  it("does not let a verify recorded before a later failed sync make data completeness pass", () => {
+    // A second `pulumi up`: the sync ran again and failed half-way; the verify in the timeline is the first run's.
+    const first = timeline();
+    const end = Date.parse(first.at(-1)!.startedAt);
+    const rerun: TimelineEntry = { ...first.find((e) => e.step === "sync")!, startedAt: new Date(end + 60_000).toISOString(), status: "failed", exitCode: 2, report: null };
+    const r = buildReport([...first, rerun], { title: "t", secrets: [] });
+    const item = r.checklist.find((c) => c.id === "data-completeness")!;
+    expect(item.pass).toBe(false);
+    expect(item.evidence.join("\n")).toMatch(/✗ the latest verify \(.*\) ran before the latest sync \(.*\): it does not prove the data as that sync left it/);
+    expect(item.evidence.join("\n")).toMatch(/✗ sync step failed \(exit 2\)/);
+  });
+
+  it("judges each step by its latest entry in time order, not by its line in the file", () => {
+    const entries = timeline();
+    const verify = entries.find((e) => e.step === "verify")!;
+    // A failed verify from earlier, appended after the good one (another process's line).
+    const stale: TimelineEntry = { ...verify, startedAt: new Date(Date.parse(verify.startedAt) - 30_000).toISOString(), status: "failed", exitCode: 1, report: { ...verifyOk, identical: false, mismatchPct: 3 } };
+    const r = buildReport([...entries, stale], { title: "t", secrets: [] });
+    expect(r.checklist.find((c) => c.id === "data-completeness")!.pass).toBe(true);
+    expect(r.checklist.find((c) => c.id === "logs")!.pass).toBe(true);
+  });
+
+  it("'users can reach it' fails on a switch whose effect is unproven, exit code 0 notwithstanding", () => {
+    const unproven = { ok: true, outcome: "switched", effect: { proven: false, probe: null, note: "effect unproven: no probe was given" } };
+    for (const report of [unproven, { ok: true }]) {
+      const r = buildReport(timeline({ "nginx-upstream": { report } }), { title: "t", secrets: [] });
+      const item = r.checklist.find((c) => c.id === "reachability")!;
+      expect(item.pass).toBe(false);
+      expect(item.evidence.join("\n")).toMatch(/✗ nginx switch ok \(exit 0\): effect unproven/);
+    }
+    const stillOn = buildReport(timeline({ "maintenance-off": { report: { ok: true, maintenance: true } } }), { title: "t", secrets: [] });
+    expect(stillOn.checklist.find((c) => c.id === "reachability")!.evidence.join("\n")).toMatch(/✗ maintenance-off ok \(exit 0\): its report does not say maintenance is off/);
+  });
+
+  it("reads phase timings as durations: '4 s into the run (window: by 15 min)', not 'min 0.07 of 15'", () => {
+    const md = renderMarkdown(buildReport(timeline(), { title: "t", secrets: [] }));
+    const cutoff = md.split("\n").find((l) => l.startsWith("| Emergency") || l.includes("cut-off"))!;
+    expect(cutoff).toMatch(/\| \d+ s into the run \(window: by 15 min\) \|/);
+    expect(md).not.toMatch(/min \d+\.\d+ of/);
   });
 
   it("fails the items whose evidence says so, and the ones nothing measured", () => {
@@ -154,7 +203,7 @@ describe("the rollback report (R6–R8)", () => {
       ["data-sync", "over-budget"],
       ["normalisation", "ok"],
     ]);
-    expect(r.phases[0]).toMatchObject({ budgetMs: 15 * 60_000, steps: ["maintenance-on", "drain", "idc-health"] });
+    expect(r.phases[0]).toMatchObject({ budgetMs: 15 * 60_000, steps: STEPS.filter((s) => s.phase === "cutoff").map((s) => s.id) });
   });
 
   it("fills the §7 follow-ups with owners from the contacts and the measured facts", () => {
@@ -162,7 +211,7 @@ describe("the rollback report (R6–R8)", () => {
     const f = (when: string, action: RegExp) => r.followUps.find((x) => x.when === when && action.test(x.action))!;
     expect(f("immediate", /Initial analysis/)).toMatchObject({ owner: "Park App (app team, #app)" });
     expect(f("immediate", /Initial analysis/).facts.join()).toMatch(/Application error rate: 12 % > 5 %/);
-    expect(f("immediate", /Notify users/).facts[0]).toMatch(/maintenance page shown for \d+s/);
+    expect(f("immediate", /Notify users/).facts[0]).toMatch(/maintenance page shown for \d+ s/);
     expect(f("24h", /AWS resources/).facts).toEqual(["RDS desired state: stopped (final snapshot rollback-final-1)", "Route53 weights: idc 100, aws 0"]);
     expect(f("24h", /Re-migration/).facts[0]).toMatch(/inserted 40, updated 12, deleted 3/);
     expect(f("week", /retrospective/).owner).toMatch(/Kim Admin/);
