@@ -23,17 +23,20 @@ export const PHASES: readonly Phase[] = [
 
 export type StepId =
   | "maintenance-on"
+  | "fence"
   | "drain"
   | "idc-health"
   | "backup-check"
   | "diff"
   | "sync"
   | "verify"
+  | "unfence"
   | "connection-secret"
   | "nginx-upstream"
   | "health"
   | "dns-weights"
   | "maintenance-off"
+  | "settle"
   | "rds-power"
   | "report";
 
@@ -54,17 +57,26 @@ export interface Step {
  */
 export const STEPS: readonly Step[] = [
   { id: "maintenance-on", phase: "cutoff", title: "Maintenance mode on (stop new connections)", script: "scripts/maintenance.ts", movesTraffic: false },
+  // Maintenance mode stops only what passes nginx's HTTP server; the fence stops the app's
+  // accounts in the database itself, whatever path they come by (issue 11).
+  { id: "fence", phase: "cutoff", title: "Fence the app's accounts on AWS (guardrails, lock, wait, kill; commit position)", script: "scripts/fence.ts", movesTraffic: false },
+  // Still needed after the fence: it waits for the transactions of every other account, which the
+  // fence does not know, so the sync starts after anyone's last commit.
   { id: "drain", phase: "cutoff", title: "Wait for in-flight transactions on AWS", script: "scripts/drain.ts", movesTraffic: false },
   { id: "idc-health", phase: "cutoff", title: "Check (and restart) the IDC MySQL container", script: "scripts/idc-mysql.ts", movesTraffic: false },
   { id: "backup-check", phase: "data-sync", title: "Check the latest backup (timestamp, checksum, completeness)", script: "scripts/backup.ts", movesTraffic: false },
   { id: "diff", phase: "data-sync", title: "Compare IDC and AWS per table", script: "scripts/verify.ts", movesTraffic: false },
   { id: "sync", phase: "data-sync", title: "Copy what AWS wrote after cut-over back to IDC", script: "scripts/sync.ts", movesTraffic: false },
   { id: "verify", phase: "data-sync", title: "Verify IDC equals AWS", script: "scripts/verify.ts", movesTraffic: false },
+  // The other stack's run fenced the side traffic now returns to; lifted only after verify.
+  { id: "unfence", phase: "normalisation", title: "Lift the fence on IDC (left by the cut-over)", script: "scripts/fence.ts", movesTraffic: true },
   { id: "connection-secret", phase: "normalisation", title: "Point the app's connection secret at IDC", movesTraffic: true },
   { id: "nginx-upstream", phase: "normalisation", title: "Point the Nginx upstream at IDC", script: "scripts/switch-upstream.ts", movesTraffic: true },
   { id: "health", phase: "normalisation", title: "Health checks (MySQL, app, read/write)", script: "scripts/health.ts", movesTraffic: false },
   { id: "dns-weights", phase: "normalisation", title: "Move Route53 weights to IDC", movesTraffic: true },
   { id: "maintenance-off", phase: "normalisation", title: "Maintenance mode off", script: "scripts/maintenance.ts", movesTraffic: true },
+  // The straggler check: AWS's commit position is still the one verify proved identical.
+  { id: "settle", phase: "normalisation", title: "Prove nothing was written on AWS after verify (fence check)", script: "scripts/fence.ts", movesTraffic: false },
   { id: "rds-power", phase: "normalisation", title: "Stop RDS with a final snapshot (the cutover starts it, first)", movesTraffic: false },
   { id: "report", phase: "normalisation", title: "Write the rollback report", script: "scripts/report.ts", movesTraffic: false },
 ];

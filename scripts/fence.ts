@@ -1,6 +1,9 @@
 import { EXIT, listFlag, numberFlag, parseCli, runMain } from "../lib/cli";
 import { dsnFromEnv } from "../lib/dsn";
+import { syncDatabases } from "../lib/data";
+import { DEFAULT_MAX_SHRINK_PCT, DEFAULT_MIN_SHRINK_ROWS, loadCutoverProof } from "../lib/data/guard";
 import { RollbackError } from "../lib/errors";
+import { formatPosition } from "../lib/flavor";
 import { DEFAULT_GUARDRAILS } from "../lib/guardrails";
 import { parseUsers } from "../lib/fence/accounts";
 import { FenceReport, fenceOff, fenceOn, fenceStatus } from "../lib/fence/fence";
@@ -30,8 +33,14 @@ Stops the application accounts from writing on this server, whatever path they c
   off     lifts exactly what on recorded in --record (an account locked before stays locked).
   status  fenced or not, and the sessions of those accounts still open (exit 0 / 1).
   check   exit 0 only when the fence holds, no session of those accounts is open and the commit
-          position equals --position (default: the one --record holds); else exit 1 naming
-          what moved.
+          position equals P; else exit 1 naming what moved. P: --position, else the
+          sourcePosition of --position-from FILE (a verify --json report or a run's timeline:
+          its last successful verify), else that of env ROLLBACK_TIMELINE (step.ts sets it),
+          else the position --record holds.
+          --resync-on-move N: when only the position moved, sync SOURCE_DATABASE_URL ->
+          TARGET_DATABASE_URL once more (with --tables/--exclude/--max-shrink-pct/
+          --allow-shrink/--cutover-proof as sync.ts takes them), take its verify's position and
+          check again, at most N times.
 --record FILE is required for on and off: the durable record of what on changed.
 
 exit: 0 ok, 1 the fence does not hold / something moved, 2 error.
@@ -52,6 +61,13 @@ runMain(async (argv) => {
       "quiet-s": { type: "string" },
       "max-replica-lag-s": { type: "string" },
       "guard-wait": { type: "string" },
+      "position-from": { type: "string" },
+      "resync-on-move": { type: "string" },
+      tables: { type: "string" },
+      exclude: { type: "string" },
+      "max-shrink-pct": { type: "string" },
+      "allow-shrink": { type: "string" },
+      "cutover-proof": { type: "string" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
@@ -90,9 +106,34 @@ runMain(async (argv) => {
   else if (action === "off") report = await fenceOff(opts);
   else if (action === "status") report = await fenceStatus(opts);
   else {
-    const expected = values.position ?? (values.record ? (await readRecord(values.record))?.position ?? undefined : undefined);
-    if (!expected) throw new RollbackError("ARGS_MISSING", "--position", "check needs the position to compare with", "pass --position <verify's sourcePosition>, or --record of a fence that holds one");
+    const proofFile = values["position-from"] ?? (values.position ? undefined : process.env.ROLLBACK_TIMELINE);
+    let expected = values.position ?? (proofFile ? (await loadCutoverProof(proofFile)).sourcePosition ?? undefined : undefined);
+    expected ??= values.record ? (await readRecord(values.record))?.position ?? undefined : undefined;
+    if (!expected) throw new RollbackError("ARGS_MISSING", "--position", "check needs the position to compare with", "pass --position <verify's sourcePosition>, --position-from <verify report or timeline>, or --record of a fence that holds one");
     report = await fenceStatus(opts, expected);
+    const rounds = numberFlag(values["resync-on-move"], "resync-on-move", 0);
+    // Only a moved position is re-synced: an open session or an unlocked account is a broken
+    // fence, and syncing past it would race the writer.
+    for (let round = 1; round <= rounds && !report.ok && report.moved!.every((m) => m.startsWith("position: ") && !m.includes("cannot be read")); round++) {
+      say(`fence check: ${report.moved![0]}; re-sync ${round} of ${rounds}`);
+      const sync = await syncDatabases({
+        source: dsnFromEnv("SOURCE_DATABASE_URL"),
+        target: dsnFromEnv("TARGET_DATABASE_URL"),
+        tables: listFlag(values.tables),
+        exclude: listFlag(values.exclude),
+        maxShrinkPct: numberFlag(values["max-shrink-pct"], "max-shrink-pct", DEFAULT_MAX_SHRINK_PCT),
+        minShrinkRows: DEFAULT_MIN_SHRINK_ROWS,
+        allowShrink: listFlag(values["allow-shrink"]),
+        cutoverProof: values["cutover-proof"] ? await loadCutoverProof(values["cutover-proof"]) : undefined,
+      });
+      const proven = sync.identical ? sync.verify?.sourcePosition : null;
+      if (!proven) {
+        say(`fence check: the re-sync did not prove the sides identical (${sync.identical ? "no provable position" : "they differ"}); stopping`);
+        break;
+      }
+      expected = formatPosition(proven);
+      report = { ...(await fenceStatus(opts, expected)), resynced: round };
+    }
     for (const m of report.moved ?? []) say(`fence check: MOVED ${m}`);
     if (report.ok) say(`fence check: holds on ${report.server}; position ${expected} unchanged; no session open`);
   }

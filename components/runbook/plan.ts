@@ -38,10 +38,10 @@ export function runbookOrder(target: Side): StepId[] {
 }
 
 /** The steps that copy the side being left onto the target and prove the copy. */
-const COPY_BACK: readonly StepId[] = ["sync", "verify"];
+const COPY_BACK: readonly StepId[] = ["sync", "verify", "settle"];
 
 /**
- * The steps this stack runs, in order: runbookOrder without `sync` and `verify` when
+ * The steps this stack runs, in order: runbookOrder without `sync`, `verify` and `settle` when
  * runbook.copyBack is false. Then the cut-over never took user traffic, IDC is still the
  * truth, and AWS may hold an incomplete load that a sync would copy over IDC (deleting every
  * row AWS lacks). The chain runs diff → connection-secret, so every traffic move still waits
@@ -107,9 +107,29 @@ function tableFlags(config: RollbackConfig): string[] {
 
 /** The sync's shrink guard (docs/data-engine.md): always explicit, so a preview shows the limit. */
 function shrinkFlags(config: RollbackConfig): (string | number)[] {
-  const { maxShrinkPct, allowShrink } = config.runbook;
-  return ["--max-shrink-pct", maxShrinkPct, ...(allowShrink?.length ? ["--allow-shrink", allowShrink.join(",")] : [])];
+  const { maxShrinkPct, allowShrink, cutoverProof } = config.runbook;
+  return [
+    "--max-shrink-pct", maxShrinkPct,
+    ...(allowShrink?.length ? ["--allow-shrink", allowShrink.join(",")] : []),
+    ...(cutoverProof ? ["--cutover-proof", cutoverProof] : []),
+  ];
 }
+
+/**
+ * Where the fence of one side keeps its record (lib/fence/record.ts): one file per side, not per
+ * run, because the other stack's run lifts it (the cut-over fences IDC, the rollback unfences it).
+ */
+export function fenceRecord(config: RollbackConfig, side: Side): string {
+  return `${config.runbook.timelineDir}/fence-${side}.json`;
+}
+
+function fenceFlags(config: RollbackConfig): (string | number)[] {
+  const f = config.runbook.fence;
+  return ["--users", f.users.join(","), "--method", f.method];
+}
+
+/** How many times settle re-syncs and re-verifies a side that moved after verify (runbook.fence.resyncOnMove). */
+export const SETTLE_RESYNC_ROUNDS = 2;
 
 function healthFlags(config: RollbackConfig): (string | number)[] {
   const h = config.runbook.health;
@@ -150,6 +170,22 @@ export function rdsDesiredState(target: Side): DesiredState {
  */
 export const STEP_PLANS: Readonly<Record<StepId, (config: RollbackConfig, d: Direction) => StepPlan>> = {
   "maintenance-on": (c, d) => command("nginx", ["on", "--flag", c.nginx.maintenanceFlag, "--reason", `${d.target === "idc" ? "rollback" : "cutover"} to ${d.target}`, "--json"]),
+  // The side being left: AWS in the rollback, IDC in the cut-over (nobody may write to IDC while
+  // AWS is live: the rollback's sync would delete those rows). REPLICA_DATABASE_URL: the side
+  // traffic moves to, whose replication is a guardrail.
+  fence: (c, d) =>
+    command(
+      "runner",
+      [
+        "on", ...fenceFlags(c),
+        "--timeout", c.runbook.fence.timeoutSeconds,
+        "--quiet-s", c.runbook.fence.quietSeconds,
+        "--max-transaction-s", c.runbook.fence.maxTransactionSeconds,
+        "--record", fenceRecord(c, d.source),
+        "--json",
+      ],
+      { DATABASE_URL: databaseUrl(c[d.source]), REPLICA_DATABASE_URL: databaseUrl(c[d.target]) },
+    ),
   // In-flight transactions run on the side being left.
   drain: (c, d) =>
     command("runner", ["--timeout", c.runbook.drainTimeoutSeconds, ...(c.runbook.drainKill ? ["--kill"] : []), "--json"], { DATABASE_URL: databaseUrl(c[d.source]) }),
@@ -160,6 +196,8 @@ export const STEP_PLANS: Readonly<Record<StepId, (config: RollbackConfig, d: Dir
   diff: (c, d) => command("runner", [...tableFlags(c), "--json"], sourceAndTarget(c, d), [0, 1]),
   sync: (c, d) => command("runner", [...tableFlags(c), ...shrinkFlags(c), "--json"], sourceAndTarget(c, d)),
   verify: (c, d) => command("runner", [...tableFlags(c), ...(c.runbook.chunkSize ? ["--chunk-size", c.runbook.chunkSize] : []), "--json"], sourceAndTarget(c, d)),
+  // The fence the other stack's run left on the side traffic moves to (none: nothing to lift).
+  unfence: (c, d) => command("runner", ["off", ...fenceFlags(c), "--record", fenceRecord(c, d.target), "--json"], { DATABASE_URL: databaseUrl(c[d.target]) }),
   "connection-secret": (c, d) => {
     const live = c[d.target];
     return {
@@ -194,6 +232,14 @@ export const STEP_PLANS: Readonly<Record<StepId, (config: RollbackConfig, d: Dir
   health: (c, d) => command("runner", healthFlags(c), { DATABASE_URL: databaseUrl(c[d.target]) }),
   "dns-weights": (c, d) => ({ kind: "dns-weights", args: { ...c.route53, target: d.target } }),
   "maintenance-off": (c) => command("nginx", ["off", "--flag", c.nginx.maintenanceFlag, "--json"]),
+  // fence check against the position verify proved identical (read from the run's timeline, which
+  // step.ts passes as ROLLBACK_TIMELINE); with resyncOnMove a moved side is synced and verified again.
+  settle: (c, d) =>
+    command(
+      "runner",
+      ["check", ...fenceFlags(c), ...(c.runbook.fence.resyncOnMove ? ["--resync-on-move", SETTLE_RESYNC_ROUNDS, ...tableFlags(c), ...shrinkFlags(c)] : []), "--json"],
+      { DATABASE_URL: databaseUrl(c[d.source]), ...(c.runbook.fence.resyncOnMove ? sourceAndTarget(c, d) : {}) },
+    ),
   "rds-power": (c, d) => {
     const { stopGuard, ...r } = c.rds;
     return {

@@ -263,6 +263,32 @@ const Health = z
   })
   .strict();
 
+/** A fenced account: a name (every host entry) or name@host, as scripts/fence.ts --users takes it. */
+const fenceUser = z.string().regex(/^[^@,\s'"`]+(@[^@,\s'"`]+)?$/, { error: "must be an account name or name@host (no commas, quotes or spaces)" });
+
+/**
+ * The zero-loss fence (scripts/fence.ts, docs/runbook.md): the application accounts locked on
+ * the side being left right after maintenance-on, the settle check before rds-power.
+ */
+const Fence = z
+  .object({
+    /** The application's accounts (never the runbook's own user: the fence would lock it out). */
+    users: z.array(fenceUser).min(1),
+    method: z.enum(["account-lock", "read-only"]).default("account-lock"),
+    /** How long the fence waits for the accounts' open transactions before killing their sessions. */
+    timeoutSeconds: seconds.default(30),
+    /** Guardrail: seconds over which writes by accounts outside `users` are counted before the fence. */
+    quietSeconds: seconds.default(5),
+    /** Guardrail: refuse while a transaction on the side being left is older than this. */
+    maxTransactionSeconds: seconds.default(60),
+    /**
+     * When the settle check finds AWS moved after verify: false stops the run before RDS is
+     * stopped; true syncs the delta once more, verifies, and checks again (at most twice).
+     */
+    resyncOnMove: z.boolean().default(false),
+  })
+  .strict();
+
 const Runbook = z
   .object({
     tables: z.array(tableName).optional(),
@@ -285,6 +311,9 @@ const Runbook = z
     maxShrinkPct: z.number().min(0).max(100).default(5),
     /** scripts/sync.ts --allow-shrink: tables whose rows users really deleted on the side being left. */
     allowShrink: z.array(tableName).optional(),
+    /** scripts/sync.ts --cutover-proof: the cut-over run's timeline.jsonl (its verify proves the load complete). */
+    cutoverProof: z.string().min(1).optional(),
+    fence: Fence,
   })
   .strict()
   .superRefine((r, ctx) => {
@@ -314,6 +343,10 @@ export const ConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    for (const [i, u] of c.runbook.fence.users.entries()) {
+      const sides = (["idc", "aws"] as const).filter((side) => u.split("@")[0] === c[side].user);
+      if (sides.length) ctx.addIssue({ code: "custom", message: `"${u}" is the runbook's own account (${sides.map((x) => `${x}.user`).join(", ")}): the fence would lock the runbook out`, path: ["runbook", "fence", "users", i] });
+    }
     if (c.target === "aws" && !c.runbook.copyBack) {
       ctx.addIssue({
         code: "custom",

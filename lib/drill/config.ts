@@ -98,6 +98,8 @@ export function drillConfig(env: DrillEnvironment, creds: DrillCredentials, opts
         minMemFreeMb: 32,
       },
       timelineDir: join(env.dir, "runs"),
+      // The drill's app account; the runbook's own user is another one (creds.runbook).
+      fence: { users: [creds.app.user], timeoutSeconds: 5, quietSeconds: 1 },
     },
     contacts: DRILL_CONTACTS,
     notifications: { progressEveryMin: opts.progressEveryS / 60, ...(opts.webhookUrl ? { webhookUrl: opts.webhookUrl } : {}) },

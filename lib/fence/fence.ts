@@ -70,6 +70,8 @@ export interface FenceReport {
   readonly position: (CommitPosition & { readonly text: string }) | null;
   /** check: the position it was given. */
   readonly expectedPosition?: string;
+  /** check --resync-on-move: how many times the delta was synced and verified again. */
+  readonly resynced?: number;
   /** check: what moved, one line each (empty when ok). */
   readonly moved?: readonly string[];
   /** off: what was lifted, and what stays as it was before the fence. */

@@ -119,6 +119,11 @@ describe("bad config is refused with one message that names the key", () => {
       "rollback:runbook.allowShrink[0]",
       /"shop.users" is not in runbook.tables/,
     ],
+    ["a fence without an account", (c) => (c["rollback:runbook"].fence.users = []), "rollback:runbook.fence.users", /at least 1 item/],
+    ["a fence of the runbook's own account", (c) => (c["rollback:runbook"].fence.users = ["shop_app", "rollback@%"]), "rollback:runbook.fence.users[1]", /is the runbook's own account \(idc.user, aws.user\): the fence would lock the runbook out/],
+    ["a fence account with a comma", (c) => (c["rollback:runbook"].fence.users = ["a,b"]), "rollback:runbook.fence.users[0]", /must be an account name or name@host/],
+    ["an unknown fence method", (c) => (c["rollback:runbook"].fence.method = "lock"), "rollback:runbook.fence.method", /account-lock/],
+    ["no fence at all", (c) => delete c["rollback:runbook"].fence, "rollback:runbook.fence", /object/],
     ["a shrink exemption for an excluded table", (c) => Object.assign(c["rollback:runbook"], { exclude: ["shop.audit"], allowShrink: ["shop.audit"] }), "rollback:runbook.allowShrink[0]", /is excluded/],
   ];
 

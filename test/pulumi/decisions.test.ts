@@ -81,17 +81,20 @@ describe("the step → plan table", () => {
     const kinds = Object.fromEntries(STEPS.map((s) => [s.id, planStep(s.id, config).kind]));
     expect(kinds).toEqual({
       "maintenance-on": "command",
+      fence: "command",
       drain: "command",
       "idc-health": "idc-health",
       "backup-check": "command",
       diff: "command",
       sync: "command",
       verify: "command",
+      unfence: "command",
       "connection-secret": "connection-secret",
       "nginx-upstream": "nginx-upstream",
       health: "command",
       "dns-weights": "dns-weights",
       "maintenance-off": "command",
+      settle: "command",
       "rds-power": "rds-power",
       report: "report",
     });

@@ -178,7 +178,9 @@ describe("the rollback stack with runbook.copyBack false (the cut-over never too
       expect(upstream, name).toContain("rollback-diff");
       expect(upstream, name).toContain("rollback-backup-check");
     }
-    expect(g.get("rollback-connection-secret").opts.dependsOn).toEqual([g.get("rollback-diff").resource]);
+    // Between them only unfence (lifting the cut-over's fence on IDC), which waits for diff too.
+    expect(g.get("rollback-unfence").opts.dependsOn).toEqual([g.get("rollback-diff").resource]);
+    expect(names).not.toContain("rollback-settle");
     expectChain(g, plannedSteps(loadConfig()));
   });
 });
