@@ -1,12 +1,59 @@
 import { RollbackError } from "./errors";
 
-/** A parsed `mysql://user:pass@host:port/db` connection URL. */
+/**
+ * TLS for a connection, MySQL's own `--ssl-mode` names:
+ * - DISABLED: plain TCP;
+ * - PREFERRED (the default): TLS when the server offers it, unverified; plain otherwise;
+ * - REQUIRED: TLS or nothing, unverified (with `ssl-ca`, MySQL's client verifies the chain: so do we);
+ * - VERIFY_CA: TLS, the server's certificate chain must lead to `ssl-ca` (else Node's CA store);
+ * - VERIFY_IDENTITY: VERIFY_CA, and the certificate must name the URL's host (DNS or IP SAN).
+ */
+export const SSL_MODES = ["DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY"] as const;
+export type SslMode = (typeof SSL_MODES)[number];
+
+export interface DsnTls {
+  readonly mode: SslMode;
+  /** PEM file paths (never their contents): the CA bundle (RDS: global-bundle.pem), a client certificate and key. */
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+}
+
+/** A parsed `mysql://user:pass@host:port/db?ssl-mode=…&ssl-ca=…` connection URL. */
 export interface Dsn {
   readonly host: string;
   readonly port: number;
   readonly user: string;
   readonly password: string;
   readonly database: string;
+  /** Absent: PREFERRED without files. */
+  readonly tls?: DsnTls;
+}
+
+/** The URL parameters, named as MySQL's client options; the value of each goes to the DsnTls field. */
+const TLS_PARAMS = { "ssl-mode": "mode", "ssl-ca": "ca", "ssl-cert": "cert", "ssl-key": "key" } as const;
+
+/** The mode a DSN connects with. */
+export function sslMode(d: Dsn): SslMode {
+  return d.tls?.mode ?? "PREFERRED";
+}
+
+/** Validates TLS settings from a URL or stack config; `name` is what the error names. */
+export function checkTls(tls: { mode?: string; ca?: string; cert?: string; key?: string }, name: string): DsnTls {
+  const mode = (tls.mode ?? "PREFERRED").toUpperCase();
+  if (!(SSL_MODES as readonly string[]).includes(mode)) {
+    throw new RollbackError("DSN_INVALID", name, `ssl-mode must be one of ${SSL_MODES.join(", ")} (got ${tls.mode})`);
+  }
+  if (Boolean(tls.cert) !== Boolean(tls.key)) throw new RollbackError("DSN_INVALID", name, "ssl-cert and ssl-key go together");
+  if (mode === "DISABLED" && (tls.ca || tls.cert)) {
+    throw new RollbackError("DSN_INVALID", name, "ssl-mode=DISABLED with certificate files", "drop the files, or choose a TLS mode");
+  }
+  return {
+    mode: mode as SslMode,
+    ...(tls.ca ? { ca: tls.ca } : {}),
+    ...(tls.cert ? { cert: tls.cert } : {}),
+    ...(tls.key ? { key: tls.key } : {}),
+  };
 }
 
 /**
@@ -30,12 +77,24 @@ export function parseDsn(url: string, name: string): Dsn {
   }
   const database = decodeURIComponent(u.pathname.replace(/^\//, ""));
   if (!database) throw new RollbackError("DSN_INVALID", name, "has no database name", "append /<database>");
+  // Parameter names only, never values: a mistyped one must not be silently ignored (a lost
+  // ssl-mode=REQUIRED would send the password in clear text).
+  const unknown = [...u.searchParams.keys()].filter((k) => !(k in TLS_PARAMS));
+  if (unknown.length) {
+    throw new RollbackError("DSN_INVALID", name, `unknown URL parameter ${unknown.join(", ")}`, `known: ${Object.keys(TLS_PARAMS).join(", ")}`);
+  }
+  const tls: Record<string, string> = {};
+  for (const [param, field] of Object.entries(TLS_PARAMS)) {
+    const v = u.searchParams.get(param);
+    if (v !== null) tls[field] = v;
+  }
   return {
     host: u.hostname.replace(/^\[|\]$/g, ""),
     port,
     user: decodeURIComponent(u.username || "root"),
     password: decodeURIComponent(u.password),
     database,
+    ...(Object.keys(tls).length ? { tls: checkTls(tls, name) } : {}),
   };
 }
 
@@ -51,7 +110,10 @@ export function dsnFromEnv(name: string, env: NodeJS.ProcessEnv = process.env): 
 /** Builds a URL from parts (passwords are percent-encoded). */
 export function formatDsn(d: Dsn): string {
   const auth = d.password ? `${encodeURIComponent(d.user)}:${encodeURIComponent(d.password)}` : encodeURIComponent(d.user);
-  return `mysql://${auth}@${d.host.includes(":") ? `[${d.host}]` : d.host}:${d.port}/${encodeURIComponent(d.database)}`;
+  const params = new URLSearchParams();
+  if (d.tls) for (const [param, field] of Object.entries(TLS_PARAMS)) if (d.tls[field]) params.set(param, d.tls[field]);
+  const query = params.size ? `?${params}` : "";
+  return `mysql://${auth}@${d.host.includes(":") ? `[${d.host}]` : d.host}:${d.port}/${encodeURIComponent(d.database)}${query}`;
 }
 
 /** What may be printed about a DSN: everything but the password. */

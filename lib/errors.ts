@@ -24,6 +24,7 @@ export type ErrorCode =
   | "DB_CONNECT"
   | "DB_MISSING"
   | "DB_QUERY"
+  | "DB_TLS"
   | "DNS_WEIGHTS_INVALID"
   | "DOCKER_OUTPUT"
   | "DOCKER_RESTART"

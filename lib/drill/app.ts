@@ -114,7 +114,7 @@ export async function startApp(opts: AppOptions): Promise<{ port: number; recycl
 
   async function recycle(): Promise<void> {
     const { dsn, connectionLimit } = await readSecret(opts.secretFile);
-    const next: Generation = { pool: createPool(dsn, { connectionLimit }), target: describeDsn(dsn), inflight: 0, retired: false };
+    const next: Generation = { pool: await createPool(dsn, { connectionLimit }), target: describeDsn(dsn), inflight: 0, retired: false };
     const old = current;
     current = next;
     log(`connection from the secret: ${next.target} (pool ${connectionLimit})`);
