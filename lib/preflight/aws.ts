@@ -126,8 +126,13 @@ export async function checkRoute53(r: PreflightInputs["route53"], f: Findings): 
   f.evidence.push(`${r.name} ${r.type}: ${sets.length} record set(s) at the name; the pair's records ${ours.length ? ours.map((s) => `"${s.SetIdentifier}" weight ${s.Weight}`).join(", ") : "not created yet (the first up creates them)"}`);
 }
 
+/** What the RDS check saw, for the databases check (the cutover's AWS database may be stopped). */
+export interface RdsSeen {
+  status?: string;
+}
+
 /** The instance exists and rds-power can bring it to the desired state from where it is (its own planPower and refusals). */
-export async function checkRds(r: PreflightInputs["rds"], region: string, f: Findings): Promise<void> {
+export async function checkRds(r: PreflightInputs["rds"], region: string, f: Findings, seen: RdsSeen = {}): Promise<void> {
   const subject = `rollback:rds.instanceId ${r.instanceId}`;
   const out = await new RDSClient({ region }).send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: r.instanceId })).catch((e: unknown) => {
     throw awsErrorName(e) === "DBInstanceNotFoundFault"
@@ -137,6 +142,7 @@ export async function checkRds(r: PreflightInputs["rds"], region: string, f: Fin
   const instance = out.DBInstances?.[0];
   if (!instance) throw new RollbackError("RDS_NOT_FOUND", subject, "DescribeDBInstances returned no instance");
   const status = instance.DBInstanceStatus ?? "unknown";
+  seen.status = status;
   try {
     refuseUnsupported(instance, r.desiredState, r.instanceId);
     const plan = planPower(status, r.desiredState, r.instanceId);

@@ -4,11 +4,15 @@ import { type Dsn, describeDsn, parseDsn } from "../dsn";
 import { RollbackError } from "../errors";
 import { describeServer, readServerInfo, serverIdentitySql } from "../flavor";
 import { connect } from "../mysql";
+import type { RdsSeen } from "./aws";
 import type { Findings } from "./check";
 import type { PreflightInputs } from "./inputs";
 
 /** The environment variables preflight reads the two databases' URLs from (with TLS parameters, as the runbook builds them). */
 export const DATABASE_URL_ENV: Readonly<Record<Side, string>> = { idc: "IDC_DATABASE_URL", aws: "AWS_DATABASE_URL" };
+
+/** RDS statuses from which rds-power starts the instance (planPower). */
+const STARTABLE = ["stopped", "stopping"];
 
 /** The session's TLS cipher; empty when the connection is plain TCP. */
 const TLS_CIPHER_SQL = "SHOW SESSION STATUS LIKE 'Ssl_cipher'";
@@ -27,9 +31,15 @@ interface Seen {
  * (@@server_uuid on MySQL; hostname, port and server_id on MariaDB), read from the server, so
  * two addresses of one server (a proxy, a DNS alias, 127.0.0.1 and localhost) are caught.
  */
-export async function checkDatabases(inputs: PreflightInputs, env: NodeJS.ProcessEnv, f: Findings): Promise<void> {
+export async function checkDatabases(inputs: PreflightInputs, env: NodeJS.ProcessEnv, f: Findings, rds: RdsSeen = {}): Promise<void> {
   const seen: Seen[] = [];
   for (const side of ["idc", "aws"] as const) {
+    // The cutover's first step starts RDS: before it, a stopped instance cannot answer, and
+    // that is expected, not a problem (the RDS check has said rds-power can start it).
+    if (side === "aws" && inputs.rds.desiredState === "available" && rds.status !== undefined && STARTABLE.includes(rds.status)) {
+      f.notChecked = `aws: RDS ${inputs.rds.instanceId} is ${rds.status}, so the AWS database cannot answer before rds-power starts it; its credentials, TLS and identity are not checked`;
+      continue;
+    }
     const s = await reach(side, inputs, env, f);
     if (s) seen.push(s);
   }

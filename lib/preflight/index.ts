@@ -1,4 +1,4 @@
-import { checkConnectionSecret, checkRds, checkRoute53 } from "./aws";
+import { type RdsSeen, checkConnectionSecret, checkRds, checkRoute53 } from "./aws";
 import { type CheckId, type CheckResult, runCheck } from "./check";
 import { checkDatabases } from "./databases";
 import { checkBackups, checkDocker } from "./host";
@@ -32,17 +32,20 @@ export interface PreflightReport {
  * side by side and each reports on its own, so one failure never hides another.
  */
 export async function runPreflight(inputs: PreflightInputs, opts: PreflightOptions): Promise<PreflightReport> {
-  const bodies: Record<CheckId, Parameters<typeof runCheck>[1]> = {
-    databases: (f) => checkDatabases(inputs, opts.env, f),
+  // The cutover starts RDS in its first step: a stopped instance is expected then, and the
+  // databases check needs its status to tell "stopped, rds-power starts it" from "unreachable".
+  const seen: RdsSeen = {};
+  const wanted = (id: CheckId) => !opts.only || opts.only.includes(id);
+  const rds = wanted("rds") || (wanted("databases") && inputs.rds.desiredState === "available") ? await runCheck("rds", (f) => checkRds(inputs.rds, inputs.region, f, seen)) : undefined;
+  const bodies: Record<Exclude<CheckId, "rds">, Parameters<typeof runCheck>[1]> = {
+    databases: (f) => checkDatabases(inputs, opts.env, f, seen),
     nginx: (f) => checkNginx(opts.onNginxHost ? { ...inputs.nginx, sshHost: undefined } : inputs.nginx, f),
     "connection-secret": (f) => checkConnectionSecret(inputs.connectionSecret, inputs.region, f),
     route53: (f) => checkRoute53(inputs.route53, f),
-    rds: (f) => checkRds(inputs.rds, inputs.region, f),
     docker: (f) => checkDocker(inputs.idcMysql, f, opts.dockerBin),
     backups: (f) => checkBackups(inputs.backupPaths, f),
   };
-  const ids = CHECK_IDS.filter((id) => !opts.only || opts.only.includes(id));
-  const checks = await Promise.all(ids.map((id) => runCheck(id, bodies[id])));
+  const checks = await Promise.all(CHECK_IDS.filter(wanted).map((id) => (id === "rds" ? rds! : runCheck(id, bodies[id]))));
   return { ok: checks.every((c) => c.status !== "fail"), checks };
 }
 

@@ -126,4 +126,14 @@ describe("preflight: RDS", () => {
     rds.on(DescribeDBInstancesCommand).rejects(new DBInstanceNotFoundFault({ message: "DBInstance shop-prod not found.", ...meta }));
     expect((await run("rds")).problems[0].problem).toBe("no such DB instance in ap-northeast-2");
   });
+
+  it("on the cutover, does not ask a stopped RDS to answer: rds-power starts it first", async () => {
+    rds.on(DescribeDBInstancesCommand).resolves(instance("stopped"));
+    const r = await runPreflight(inputs({ target: "aws", rds: { instanceId: "shop-prod", desiredState: "available" } }), { env: {}, only: ["databases", "rds"] });
+    const [databases, power] = r.checks;
+    expect(power.evidence[0]).toBe("shop-prod (mysql 8.4.3) is stopped; rds-power will start, then wait-available to reach available");
+    // IDC is still checked (here: its URL is missing); AWS is said to be unchecked, not passed.
+    expect(databases.problems.map((p) => `${p.code} ${p.subject}`)).toEqual(["DSN_MISSING IDC_DATABASE_URL"]);
+    expect(databases.reason).toBe("aws: RDS shop-prod is stopped, so the AWS database cannot answer before rds-power starts it; its credentials, TLS and identity are not checked");
+  });
 });
