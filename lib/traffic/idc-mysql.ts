@@ -40,6 +40,31 @@ export interface MysqlAnswer {
   readonly version: string | null;
   readonly latencyMs: number;
   readonly error: string | null;
+  /**
+   * Why it did not answer: `credentials` when the server is up and refused the login (or the
+   * database): the container is fine and restarting it would only add an outage; `unreachable`
+   * for everything else (refused, timed out, reset).
+   */
+  readonly failure: "credentials" | "unreachable" | null;
+}
+
+/**
+ * MySQL's refusals of a login, which only a running server sends: ER_ACCESS_DENIED_ERROR (1045),
+ * ER_DBACCESS_DENIED_ERROR (1044), ER_BAD_DB_ERROR (1049), ER_ACCESS_DENIED_NO_PASSWORD_ERROR
+ * (1698), and an auth plugin the client cannot speak (1251, 2059). Matched on mysql2's message,
+ * which carries the server's text (the wrapped DB_CONNECT error keeps only the message).
+ */
+const CREDENTIALS_REFUSED = /Access denied for user|Unknown database|Client does not support authentication protocol|Authentication plugin/i;
+
+export function failureOf(error: string): "credentials" | "unreachable" {
+  return CREDENTIALS_REFUSED.test(error) ? "credentials" : "unreachable";
+}
+
+/** One line for a MySQL that did not answer, saying what to do (never a restart, for refused credentials). */
+function describeNoAnswer(m: MysqlAnswer): string {
+  return m.failure === "credentials"
+    ? `MySQL at ${m.server} is up but refused the login (${m.error}): a credentials problem in DATABASE_URL (user, password or database), not the container; restarting it would not help`
+    : `MySQL does not answer at ${m.server}: ${m.error}`;
 }
 
 export async function pingMysql(dsn: Dsn, timeoutMs = 5_000): Promise<MysqlAnswer> {
@@ -49,12 +74,12 @@ export async function pingMysql(dsn: Dsn, timeoutMs = 5_000): Promise<MysqlAnswe
     const c = await connect(dsn, { connectTimeout: Math.max(1_000, timeoutMs) });
     try {
       const [rows] = await c.query("SELECT VERSION() AS v");
-      return { server, answered: true, version: String((rows as { v: string }[])[0].v), latencyMs: Date.now() - started, error: null };
+      return { server, answered: true, version: String((rows as { v: string }[])[0].v), latencyMs: Date.now() - started, error: null, failure: null };
     } finally {
       await c.end().catch(() => undefined);
     }
   } catch (e) {
-    return { server, answered: false, version: null, latencyMs: Date.now() - started, error: messageOf(e) };
+    return { server, answered: false, version: null, latencyMs: Date.now() - started, error: messageOf(e), failure: failureOf(messageOf(e)) };
   }
 }
 
@@ -99,6 +124,14 @@ function describeState(s: ContainerState): string {
   return `${s.status}${s.health ? `/${s.health}` : ""}${s.failingStreak ? ` (failing streak ${s.failingStreak})` : ""}`;
 }
 
+/** The action in words, for the log line ("is running/healthy: nothing to do"). */
+const ACTION_WORDS: Record<ContainerAction, string> = {
+  none: "nothing to do (it is running and healthy)",
+  restart: "restarting it",
+  unpause: "unpausing it",
+  wait: "docker is already bringing it up; waiting",
+};
+
 /** Reads the state; changes nothing. */
 export async function checkIdcMysql(opts: IdcMysqlOptions): Promise<IdcMysqlReport> {
   const d = dockerOf(opts);
@@ -107,7 +140,7 @@ export async function checkIdcMysql(opts: IdcMysqlOptions): Promise<IdcMysqlRepo
   const problem = !isReady(before)
     ? `container is ${describeState(before)}`
     : mysql && !mysql.answered
-      ? `container is ${describeState(before)} but MySQL does not answer at ${mysql.server}: ${mysql.error}`
+      ? `container is ${describeState(before)} but ${describeNoAnswer(mysql)}`
       : null;
   opts.log?.(`idc-mysql: ${opts.container} is ${describeState(before)}${mysql ? `, MySQL ${mysql.answered ? `answers (${mysql.version})` : "does not answer"}` : ""}`);
   return report(opts, d, "check", null, before, null, mysql, 0, problem);
@@ -125,11 +158,16 @@ export async function restartIdcMysql(opts: IdcMysqlOptions): Promise<IdcMysqlRe
   const started = Date.now();
   const before = await inspectContainer(d, opts.container);
   const action = decideAction(before, opts.force);
-  log(`idc-mysql: ${opts.container} is ${describeState(before)}: ${action}`);
+  log(`idc-mysql: ${opts.container} is ${describeState(before)}: ${ACTION_WORDS[action]}`);
 
   if (action === "none") {
     const mysql = opts.dsn ? await pingMysql(opts.dsn) : null;
-    const problem = mysql && !mysql.answered ? `container is healthy but MySQL does not answer at ${mysql.server}: ${mysql.error} (not restarted; check the network, or --force)` : null;
+    const problem =
+      mysql && !mysql.answered
+        ? mysql.failure === "credentials"
+          ? `container is healthy; ${describeNoAnswer(mysql)} (not restarted)`
+          : `container is healthy but ${describeNoAnswer(mysql)} (not restarted; check the network, or --force)`
+        : null;
     return report(opts, d, "restart", action, before, null, mysql, Date.now() - started, problem);
   }
   if (action === "restart") await restartContainer(d, opts.container, opts.stopTimeoutS ?? 60);
@@ -142,7 +180,8 @@ export async function restartIdcMysql(opts: IdcMysqlOptions): Promise<IdcMysqlRe
     after = await inspectContainer(d, opts.container);
     if (isReady(after)) {
       mysql = opts.dsn ? await pingMysql(opts.dsn, Math.min(5_000, Math.max(1_000, deadline - Date.now()))) : null;
-      if (!mysql || mysql.answered) break;
+      // A refused login is an answer: the server is up; waiting longer would not change it.
+      if (!mysql || mysql.answered || mysql.failure === "credentials") break;
     }
     if (Date.now() >= deadline) break;
     log(`idc-mysql: waiting: ${describeState(after)}${mysql ? `, MySQL: ${mysql.error}` : ""}`);
@@ -152,7 +191,9 @@ export async function restartIdcMysql(opts: IdcMysqlOptions): Promise<IdcMysqlRe
   const waitedMs = Date.now() - started;
   const problem = ready
     ? null
-    : `not ready after ${opts.timeoutS}s: container ${describeState(after)}${mysql && !mysql.answered ? `, MySQL does not answer: ${mysql.error}` : ""}`;
+    : mysql?.failure === "credentials"
+      ? `container ${describeState(after)}; ${describeNoAnswer(mysql)}`
+      : `not ready after ${opts.timeoutS}s: container ${describeState(after)}${mysql && !mysql.answered ? `, MySQL does not answer: ${mysql.error}` : ""}`;
   log(`idc-mysql: ${ready ? `ready after ${waitedMs} ms` : problem}`);
   return report(opts, d, "restart", action, before, after, mysql, waitedMs, problem);
 }

@@ -182,6 +182,27 @@ describe("restart, programmatically (the fake docker on a path)", () => {
     expect((await calls()).map((c) => c.argv.join(" "))).toContain("restart --time 120 idc-mysql");
   });
 
+  it("reports a wrong password as a credentials problem and never invites a restart of the container", async () => {
+    await scenario({ containers: { "idc-mysql": { inspect: [inspected("running", "healthy")] } } });
+    const wrong = `mysql://root:not-the-password@127.0.0.1:${db.port}/mysql`;
+    for (const verb of ["check", "restart"]) {
+      const run = await runScript("idc-mysql", [verb, "--container", "idc-mysql", "--timeout", "5", "--json"], { ...env(), DATABASE_URL: wrong });
+      expect(run.code, run.stderr).toBe(1);
+      expect(run.json.mysql).toMatchObject({ answered: false, failure: "credentials" });
+      expect(run.json.problem).toMatch(/is up but refused the login .*Access denied.*: a credentials problem in DATABASE_URL .*restarting it would not help/);
+      expect(run.json.problem).not.toMatch(/--force|check the network/);
+      expect(run.stderr).not.toContain("not-the-password");
+    }
+    expect((await calls()).map((c) => c.argv[0])).toEqual(["inspect", "inspect"]);
+  });
+
+  it("says what 'none' means: nothing to do, it is running and healthy", async () => {
+    await scenario({ containers: { "idc-mysql": { inspect: [inspected("running", "healthy")] } } });
+    const run = await runScript("idc-mysql", ["restart", "--container", "idc-mysql", "--json"], { ...env(), DATABASE_URL: `mysql://root@127.0.0.1:${db.port}/mysql` });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain("idc-mysql is running/healthy: nothing to do (it is running and healthy)");
+  });
+
   it("reports a failed docker restart as an error naming the container", async () => {
     await scenario({ containers: { "idc-mysql": { inspect: [inspected("dead")], restart: { exitCode: 1, stderr: "Error response from daemon: container is marked for removal and cannot be started" } } } });
     await expect(withFake(() => restartIdcMysql({ container: "idc-mysql", timeoutS: 5, dockerBin: docker }))).rejects.toThrow(
