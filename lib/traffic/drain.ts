@@ -1,6 +1,7 @@
 import type { Connection } from "mysql2/promise";
 import { Dsn, describeDsn } from "../dsn";
 import { RollbackError, messageOf } from "../errors";
+import { KILL_SQL, KillVia } from "../flavor";
 import { connect } from "../mysql";
 
 /**
@@ -124,7 +125,7 @@ export interface KillResult {
   readonly id: number;
   readonly killed: boolean;
   /** How: `KILL CONNECTION`, or RDS's `mysql.rds_kill` (the RDS master user lacks CONNECTION_ADMIN/SUPER). */
-  readonly via: "KILL" | "mysql.rds_kill" | null;
+  readonly via: KillVia | null;
   readonly error: string | null;
 }
 
@@ -133,9 +134,9 @@ const ER_KILL_DENIED = 1095;
 
 /** Kills a session; a session that is already gone counts as killed. */
 export async function killSession(c: Connection, id: number): Promise<KillResult> {
-  const attempt = async (sql: string, via: KillResult["via"]): Promise<KillResult> => {
+  const attempt = async (via: KillVia): Promise<KillResult> => {
     try {
-      await c.query(sql, [id]);
+      await c.query(KILL_SQL[via], [id]);
       return { id, killed: true, via, error: null };
     } catch (e) {
       const errno = (e as { errno?: number }).errno;
@@ -143,9 +144,9 @@ export async function killSession(c: Connection, id: number): Promise<KillResult
       return { id, killed: false, via, error: `${errno ?? ""} ${messageOf(e)}`.trim() };
     }
   };
-  const first = await attempt("KILL CONNECTION ?", "KILL");
+  const first = await attempt("KILL");
   if (first.killed || !first.error?.startsWith(String(ER_KILL_DENIED))) return first;
-  const rds = await attempt("CALL mysql.rds_kill(?)", "mysql.rds_kill");
+  const rds = await attempt("mysql.rds_kill");
   return rds.killed ? rds : { ...first, error: `${first.error}; mysql.rds_kill: ${rds.error}` };
 }
 

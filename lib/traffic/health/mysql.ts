@@ -1,5 +1,6 @@
 import type { Connection } from "mysql2/promise";
 import { Dsn, describeDsn } from "../../dsn";
+import { ServerInfo, hasSuperReadOnly, parseServerVersion, replicaField, replicaStatusSql } from "../../flavor";
 import { connect } from "../../mysql";
 import { CheckResult, Verdict, timed } from "./check";
 
@@ -38,45 +39,40 @@ async function observe(c: Connection) {
   const [[server]] = (await c.query(
     "SELECT VERSION() AS version, @@version_comment AS comment, @@hostname AS hostname, @@read_only AS readOnly",
   )) as unknown as [Record<string, unknown>[]];
-  // MariaDB has no super_read_only (error 1193); MySQL's read_only does not bind SUPER users, this does.
-  const superReadOnly = await c.query("SELECT @@super_read_only AS v").then(
-    ([rows]) => Number((rows as Record<string, unknown>[])[0].v) === 1,
-    () => null,
-  );
+  const info = parseServerVersion(String(server.version));
+  // MySQL's read_only does not bind SUPER users, super_read_only does; MariaDB has no such variable.
+  const superReadOnly = hasSuperReadOnly(info)
+    ? await c.query("SELECT @@super_read_only AS v").then(([rows]) => Number((rows as Record<string, unknown>[])[0].v) === 1)
+    : null;
   return {
     version: String(server.version),
     comment: String(server.comment),
     hostname: String(server.hostname),
     readOnly: Number(server.readOnly) === 1,
     superReadOnly,
-    replication: await replication(c),
+    replication: await replication(c, info),
   };
 }
 
-/** SHOW REPLICA STATUS (MariaDB 10.5+, MySQL 8.0.22+), else the older SHOW SLAVE STATUS; MySQL renamed the columns too. */
-async function replication(c: Connection): Promise<Replication> {
-  let rows: Record<string, unknown>[] | undefined;
-  let denied = "";
-  for (const sql of ["SHOW REPLICA STATUS", "SHOW SLAVE STATUS"]) {
-    try {
-      [rows] = (await c.query(sql)) as unknown as [Record<string, unknown>[]];
-      break;
-    } catch (e) {
-      if ((e as { errno?: number }).errno === 1227) denied = "needs REPLICATION CLIENT (MySQL) or REPLICA MONITOR (MariaDB) to read the replication state";
-    }
+/** The replication state; statement and column names per flavour and version (lib/flavor.ts). */
+async function replication(c: Connection, info: ServerInfo): Promise<Replication> {
+  let rows: Record<string, unknown>[];
+  try {
+    [rows] = (await c.query(replicaStatusSql(info))) as unknown as [Record<string, unknown>[]];
+  } catch (e) {
+    if ((e as { errno?: number }).errno !== 1227) throw e;
+    return { role: "unknown", note: "needs REPLICATION CLIENT (MySQL) or REPLICA MONITOR (MariaDB) to read the replication state" };
   }
-  if (!rows) return { role: "unknown", note: denied || "SHOW REPLICA STATUS is not supported" };
   if (rows.length === 0) return { role: "primary" };
-  const r = rows[0];
-  const pick = (...names: string[]) => names.map((n) => r[n]).find((v) => v !== undefined);
-  const behind = pick("Seconds_Behind_Source", "Seconds_Behind_Master");
+  const f = (column: Parameters<typeof replicaField>[2]) => replicaField(info, rows[0], column);
+  const behind = f("secondsBehind");
   return {
     role: "replica",
-    ioRunning: String(pick("Replica_IO_Running", "Slave_IO_Running")),
-    sqlRunning: String(pick("Replica_SQL_Running", "Slave_SQL_Running")),
-    secondsBehind: behind === null || behind === undefined ? null : Number(behind),
-    sourceHost: String(pick("Source_Host", "Master_Host")),
-    lastError: String(pick("Last_IO_Error") || pick("Last_SQL_Error") || ""),
+    ioRunning: String(f("ioRunning")),
+    sqlRunning: String(f("sqlRunning")),
+    secondsBehind: behind === null ? null : Number(behind),
+    sourceHost: String(f("sourceHost")),
+    lastError: f("lastIoError") || f("lastSqlError") || "",
   };
 }
 
