@@ -44,25 +44,28 @@ export interface ApplyCounts {
 const KEYS_PER_STATEMENT = 500;
 
 /**
- * Statements are sized by bytes, never by rows: one statement's text is held about four times
- * at once (the row literals, their join, mysql2's packet buffer, the socket's copy) and garbage
- * lags behind, so 16 MB statements of 512 KB BLOBs peaked at 307–345 MB RSS (issue 12 item 5).
- * 4 MB keeps a sync of any row width near 150 MB; larger gains nothing measurable (bench/data.md).
+ * Statements are sized by bytes, never by rows. A statement's text is held several times at
+ * once (the row literals, their join, mysql2's packet) and on-heap garbage lags behind V8's
+ * collections: 16 MB statements of 512 KB BLOBs (hex literals: twice their bytes) peaked at
+ * 307–345 MB RSS (issue 12 item 5). So text statements stay small, and values above
+ * BIG_VALUE_BYTES never become SQL text at all: they go to a session variable as binary
+ * parameters of a prepared `SET` (raw bytes, no hex, no JS string), in pieces, and the row's
+ * INSERT names the variable (bench/wide-rows.ts, bench/data.md).
  */
 export const STATEMENT_BYTES = 4 * 1024 * 1024;
+export const BIG_VALUE_BYTES = 64 * 1024;
 /** Room below max_allowed_packet for a statement's head, tail and the protocol's framing. */
 const PACKET_MARGIN = 64 * 1024;
 
 export interface BatchBudget {
-  /** Largest statement text sent. */
+  /** Largest statement text sent, and largest piece of a big value. */
   readonly statementBytes: number;
-  /** A text/BLOB/spatial value above this many bytes is sent on its own, in pieces (pieceBytes each). */
+  /** A text/BLOB/spatial value above this many bytes is sent as binary pieces of statementBytes. */
   readonly bigValueBytes: number;
-  readonly pieceBytes: number;
   /**
    * Largest value the target can be sent at all: the server refuses a string function result
-   * (CONCAT, here) above max_allowed_packet ("Result of concat() was larger than
-   * max_allowed_packet", NULL with a warning), so that bounds a value, not our statement size.
+   * (CONCAT, here) above max_allowed_packet (NULL with a warning: "Result of concat() was
+   * larger than max_allowed_packet"), so that bounds a value, not our statement size.
    */
   readonly valueBytes: number;
 }
@@ -71,9 +74,7 @@ export interface BatchBudget {
 export function batchBudget(maxAllowedPacket: number): BatchBudget {
   const room = Math.max(0, maxAllowedPacket - PACKET_MARGIN);
   const statementBytes = Math.max(4096, Math.min(STATEMENT_BYTES, room));
-  // Hex doubles a value's bytes; a piece statement is `SET @v = CONCAT(@v, X'…')`.
-  const pieceBytes = Math.floor((statementBytes - 256) / 2);
-  return { statementBytes, bigValueBytes: Math.floor(pieceBytes / 2), pieceBytes, valueBytes: room };
+  return { statementBytes, bigValueBytes: Math.min(BIG_VALUE_BYTES, Math.floor(statementBytes / 8)), valueBytes: room };
 }
 
 /** Kinds whose value survives being sent in byte pieces and CONCATenated (JSON, numbers, temporals do not). */
@@ -234,9 +235,9 @@ export class Applier {
   }
 
   /**
-   * Builds one value in a session variable from pieces of at most pieceBytes, each statement
-   * within the budget, and proves its length: a value above max_allowed_packet would become
-   * NULL on the server instead of failing.
+   * Builds one value in a session variable from binary pieces of at most statementBytes, and
+   * proves its length: a value above max_allowed_packet would become NULL on the server
+   * instead of failing.
    */
   private async sendPieces(c: ColumnInfo, i: number, value: Buffer): Promise<void> {
     if (value.length > this.budget.valueBytes) {
@@ -248,9 +249,8 @@ export class Applier {
       );
     }
     const name = pieceVariable(i);
-    for (let at = 0; at < value.length; at += this.budget.pieceBytes) {
-      await this.writer.query(setPieceSql(name, value.subarray(at, at + this.budget.pieceBytes).toString("hex"), at === 0));
-    }
+    const piece = this.budget.statementBytes;
+    for (let at = 0; at < value.length; at += piece) await this.writer.execute(setPieceSql(name, at === 0), [value.subarray(at, at + piece)]);
     const [[r]] = await this.writer.query<(RowDataPacket & { n: string | null })[]>(variableLengthSql(name));
     if (Number(r.n) !== value.length) {
       throw new RollbackError("ROW_TOO_LARGE", `${this.plan.table}.${c.name}`, `the target kept ${r.n ?? "NULL"} of a value's ${value.length} bytes`, "raise max_allowed_packet on the target");

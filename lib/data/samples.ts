@@ -1,7 +1,7 @@
 import type { ChunkComparison } from "./compare";
 import type { SampleKey } from "./report";
 import { Side, rawRows, rows } from "./session";
-import { firstKeysSql, keysPredicate, selectRowsSql } from "./sql";
+import { columnHashesSql, firstKeysSql, keysPredicate } from "./sql";
 import type { KeyToken, TablePlan } from "./types";
 import { displayKey, keyId, parseKeyToken } from "./values";
 
@@ -54,9 +54,9 @@ export class SampleCollector {
   }
 }
 
-/** For each key, the names of the columns whose bytes differ between the sides. */
+/** For each key, the names of the columns whose bytes differ between the sides (by their hashes). */
 async function changedColumns(plan: TablePlan, tokens: KeyToken[], source: Side, target: Side): Promise<Map<string, string[]>> {
-  const sql = selectRowsSql(plan, keysPredicate(plan, tokens));
+  const sql = columnHashesSql(plan, keysPredicate(plan, tokens));
   const [s, t] = await Promise.all([rawRows(source.reader, sql), rawRows(target.reader, sql)]);
   const byKey = new Map(t.map((r) => [String(r[0]), r]));
   const out = new Map<string, string[]>();

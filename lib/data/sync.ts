@@ -3,7 +3,7 @@ import type { Connection } from "mysql2/promise";
 import { RollbackError, messageOf } from "../errors";
 import { ServerInfo, serverIdentitySql } from "../flavor";
 import { ident } from "../mysql";
-import { Applier, ApplyCounts } from "./applier";
+import { Applier, ApplyCounts, batchBudget } from "./applier";
 import { ChunkSizer, prefetch } from "./chunker";
 import { TableComparer, chunkMismatches } from "./compare";
 import { ShrinkGuardReport, ShrinkSettings, countTables, judgeShrink, shrinkRefusal } from "./guard";
@@ -51,10 +51,10 @@ interface TableRun {
   ms: number;
 }
 
-/** Largest statement the writer sends: half the target's max_allowed_packet, at most 16 MB. */
-async function statementLimit(writer: Connection): Promise<number> {
+/** The target's max_allowed_packet: the applier sizes statements and values by it (applier.ts batchBudget). */
+async function maxAllowedPacket(writer: Connection): Promise<number> {
   const [r] = await rows<{ m: string }>(writer, "SELECT @@max_allowed_packet AS m");
-  return Math.min(16 * 1024 * 1024, Math.floor(Number(r.m) / 2));
+  return Number(r.m);
 }
 
 async function autoIncrement(side: Side, table: string): Promise<number | null> {
@@ -201,7 +201,7 @@ export async function syncDatabases(opts: SyncOptions): Promise<SyncReport> {
       state = await ResumeState.load(stateFile, identity, { restart: Boolean(opts.restart), createParent: opts.stateFile === undefined });
       fetcher = await openConnection(opts.source);
     }
-    const limit = writer ? await statementLimit(writer) : 0;
+    const budget = batchBudget(writer ? await maxAllowedPacket(writer) : 0);
     const runs = new Map<string, TableRun>();
 
     const syncTable = async (check: TableCheck, position: { index: number; of: number }) => {
@@ -209,7 +209,7 @@ export async function syncDatabases(opts: SyncOptions): Promise<SyncReport> {
       const plan = check.plan!;
       const sizer = new ChunkSizer(opts.chunkSize ?? DEFAULT_CHUNK, opts.chunkTimeMs);
       const comparer = new TableComparer(sides.source, sides.target, plan, sizer);
-      const applier = writer && fetcher ? new Applier(fetcher, writer, plan, limit) : null;
+      const applier = writer && fetcher ? new Applier(fetcher, writer, plan, budget) : null;
       const ts = state.table(check.table);
       const pass: PassRecord = {
         sourcePoint: (await (await stabilityOf(sides.source))?.point()) ?? null,

@@ -153,6 +153,8 @@ async function startApp(side: Side, secretFile: string, log: (line: string) => v
 }
 
 /** Starts the environment; whatever started is stopped again if a later part fails. */
+const BINLOG = ["--log-bin=binlog"];
+
 export async function startEnvironment(creds: DrillCredentials, log: (line: string) => void): Promise<DrillEnvironment> {
   const dir = await mkdtemp(join(tmpdir(), "rollback-drill-"));
   const stops: (() => Promise<unknown>)[] = [() => rm(dir, { recursive: true, force: true })];
@@ -161,8 +163,10 @@ export async function startEnvironment(creds: DrillCredentials, log: (line: stri
   };
   try {
     const [idc, aws] = await Promise.all([
-      startLocalServer({ timeZone: "+09:00", name: "idc", bufferPoolMb: 128 }),
-      startLocalServer({ timeZone: "+00:00", name: "aws", bufferPoolMb: 128 }),
+      // The binary log on, as on RDS (automated backups need it) and on an IDC primary: the
+      // fence and settle compare commit positions (GTID or file:pos), which only it records.
+      startLocalServer({ timeZone: "+09:00", name: "idc", bufferPoolMb: 128, args: BINLOG }),
+      startLocalServer({ timeZone: "+00:00", name: "aws", bufferPoolMb: 128, args: BINLOG }),
     ]);
     stops.push(() => idc.stop(), () => aws.stop());
     log(`IDC MariaDB on 127.0.0.1:${idc.port} (time zone +09:00), AWS stand-in on 127.0.0.1:${aws.port} (+00:00)`);

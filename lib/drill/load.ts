@@ -1,5 +1,8 @@
 import { Agent, request } from "node:http";
-import type { Connection, RowDataPacket } from "mysql2/promise";
+import type { Connection, ResultSetHeader, RowDataPacket } from "mysql2/promise";
+import type { Dsn } from "../dsn";
+import { messageOf } from "../errors";
+import { connect } from "../mysql";
 import { percentile } from "../perf";
 import { customerCount } from "./shop";
 
@@ -9,6 +12,9 @@ import { customerCount } from "./shop";
  * see: requests, errors, maintenance 503s (nginx's page, with Retry-After) and the time without
  * service. Every acknowledged write goes into a ledger, so the drill can prove afterwards that
  * IDC holds every write users were told succeeded (the "lost" rows), whichever database took it.
+ * Beside them a direct writer — a background job with the app's account and a database URL of
+ * its own, as cron jobs and workers have — writes straight to a database, past nginx and its
+ * maintenance page; its acknowledged inserts go into the same ledger.
  */
 export type Outcome = "ok" | "error" | "maintenance";
 
@@ -66,6 +72,17 @@ export interface LedgerCheck {
   readonly sampleKeys: string[];
 }
 
+/** What the direct writer saw. */
+export interface DirectStats {
+  /** Inserts the server acknowledged (each in the ledger). */
+  readonly acknowledged: number;
+  /** Statements that got no answer (the session was killed under it): applied or not, unknown, not in the ledger. */
+  readonly interrupted: number;
+  /** Logins refused (the fence's ACCOUNT LOCK), with the last refusal's text. */
+  readonly refused: number;
+  readonly lastRefusal: string | null;
+}
+
 export interface LoadOptions {
   /** nginx, where users come in. */
   readonly baseUrl: string;
@@ -98,6 +115,7 @@ export class LoadGenerator {
   /** Idempotent requests retried once after a keep-alive connection closed under them. */
   private retried = 0;
   private loops: Promise<void>[] = [];
+  private readonly directCounts = { acknowledged: 0, interrupted: 0, refused: 0, lastRefusal: null as string | null };
 
   constructor(private readonly opts: LoadOptions) {
     this.agent = new Agent({ keepAlive: true, maxSockets: opts.workers ?? 4 });
@@ -107,6 +125,15 @@ export class LoadGenerator {
     this.running = true;
     const workers = this.opts.workers ?? 4;
     this.loops = Array.from({ length: workers }, (_, w) => this.worker(w, workers));
+  }
+
+  /** Starts the direct writer on `dsn` (the app's account); it runs until stop(). */
+  startDirect(dsn: Dsn, side: string, pauseMs = 40): void {
+    this.loops.push(this.direct(dsn, side, pauseMs));
+  }
+
+  directStats(): DirectStats {
+    return { ...this.directCounts };
   }
 
   async stop(): Promise<void> {
@@ -238,6 +265,36 @@ export class LoadGenerator {
       }
       await new Promise((r) => setTimeout(r, this.opts.pauseMs ?? 25));
     }
+  }
+
+  private async direct(dsn: Dsn, side: string, pauseMs: number): Promise<void> {
+    const customers = customerCount(this.opts.rows);
+    const d = this.directCounts;
+    let c: Connection | undefined;
+    while (this.running) {
+      if (!c) {
+        try {
+          c = await connect(dsn);
+        } catch (e) {
+          d.refused++;
+          d.lastRefusal = messageOf(e);
+          await new Promise((r) => setTimeout(r, 200));
+          continue;
+        }
+      }
+      const fields = { customer_id: String(1 + rand(customers)), amount: amountText(), status: "new", note: `direct ${Date.now()}` };
+      try {
+        const [r] = await c.query<ResultSetHeader>("INSERT INTO orders (customer_id, amount, status, note) VALUES (?, ?, ?, ?)", [fields.customer_id, fields.amount, fields.status, fields.note]);
+        this.orders.set(r.insertId, { state: { deleted: false, fields }, uncertain: false, db: side });
+        d.acknowledged++;
+      } catch {
+        d.interrupted++;
+        await c.end().catch(() => undefined);
+        c = undefined;
+      }
+      await new Promise((r) => setTimeout(r, pauseMs));
+    }
+    await c?.end().catch(() => undefined);
   }
 
   /** An update or delete of a row this worker owns; the ledger follows the answer. */

@@ -1,9 +1,12 @@
+import { randomBytes } from "node:crypto";
 import { open, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { RollbackError } from "../errors";
 import { StepId } from "../runbook";
 import { summarizeReport } from "../report/evidence";
+import { connect } from "../mysql";
 import type { DrillEnvironment } from "./environment";
+import type { DirectStats } from "./load";
 import { IDC_CONTAINER } from "./environment";
 import { DATABASE } from "./shop";
 
@@ -23,7 +26,9 @@ export type ScenarioName =
   | "app-error"
   | "network-failure"
   | "corrupt-backup"
-  | "idc-down";
+  | "idc-down"
+  | "direct-writer"
+  | "unlisted-writer";
 
 type Hooks = Partial<Record<StepId, () => Promise<void>>>;
 
@@ -32,6 +37,9 @@ export interface Observed {
   readonly decisionCriteria: string[];
   readonly cutoverFailedStep?: StepId;
   readonly rollbackCompleted: boolean;
+  readonly rollbackFailedStep?: StepId;
+  /** The direct writer (app account, straight to AWS, past nginx). */
+  readonly direct: DirectStats;
   readonly stepReport: (step: StepId) => unknown;
   /** A step's report in the forward run (the cut-over). */
   readonly cutoverReport: (step: StepId) => unknown;
@@ -54,6 +62,10 @@ export interface Scenario {
   onAws?(env: DrillEnvironment): Promise<void>;
   /** Faults inside the rollback run. */
   rollback?(env: DrillEnvironment): { before?: Hooks; after?: Hooks };
+  /** The step the rollback must stop at (its refusal is the expected outcome); undefined: it completes. */
+  readonly stopsAt?: StepId;
+  /** The direct writer's pause between inserts (default 40 ms). */
+  readonly directPauseMs?: number;
   /** The detection and outcome this scenario must show; each unmet one is a line in the result. */
   expect(o: Observed): string[];
   /** What detected the fault, in the evidence's own words (beyond the decision's reasons). */
@@ -201,7 +213,61 @@ export const SCENARIOS: readonly Scenario[] = [
       ];
     },
   },
+  {
+    name: "direct-writer",
+    rehearses: "issue 11: a writer that bypasses nginx (a background job with the app's account and its own AWS URL)",
+    fault: "a job inserts orders straight into AWS every 10 ms for the whole rollback: maintenance mode never stops it, only the fence does",
+    manual: { securityIssue: true },
+    directPauseMs: 10,
+    detect: (o) => {
+      const f = o.stepReport("fence") as FenceSeen | undefined;
+      return [`fence: killed ${f?.killed?.filter((k) => k.killed).length ?? 0} session(s) of the app's account; position ${f?.position?.text ?? "none"}`, `direct writer: ${o.direct.acknowledged} acknowledged, ${o.direct.refused} logins refused after the fence`];
+    },
+    expect: (o) => {
+      const f = o.stepReport("fence") as FenceSeen | undefined;
+      return [
+        ...must(o.direct.acknowledged > 0, "the direct writer should have written on AWS"),
+        ...must(f?.killed?.some((k) => k.killed) === true, "the fence should have killed the direct writer's session"),
+        ...must(o.direct.refused > 0, "the direct writer's logins after the fence should be refused (account locked)"),
+        ...completed(o),
+      ];
+    },
+  },
+  {
+    name: "unlisted-writer",
+    rehearses: "issue 11: a write after the proof, by an account the fence does not know",
+    fault: "right after verify, an account outside runbook.fence.users (report_job) inserts an order on AWS",
+    manual: { securityIssue: true },
+    stopsAt: "settle",
+    rollback: (env) => ({
+      after: {
+        verify: async () => {
+          const password = randomBytes(12).toString("base64url");
+          await env.aws.exec(`CREATE USER 'report_job'@'%' IDENTIFIED BY '${password}'`, `GRANT INSERT ON ${DATABASE}.* TO 'report_job'@'%'`);
+          const c = await connect({ ...env.aws.dsn(DATABASE), user: "report_job", password });
+          try {
+            await c.query("INSERT INTO orders (customer_id, amount, status, note) VALUES (1, 1.00, 'new', 'written after the proof')");
+          } finally {
+            await c.end();
+          }
+        },
+      },
+    }),
+    detect: (o) => [`settle: ${((o.stepReport("settle") as SettleSeen | undefined)?.moved ?? []).join("; ") || "nothing moved"}`],
+    expect: (o) => {
+      const settle = o.stepReport("settle") as SettleSeen | undefined;
+      return [
+        ...must(o.rollbackFailedStep === "settle", `the rollback should stop at settle (stopped at: ${o.rollbackFailedStep ?? "nothing"})`),
+        ...must(settle?.moved?.some((m) => m.startsWith("position: ")) === true, "settle should name the moved position"),
+        ...must(o.stepReport("rds-power") === undefined, "RDS must not be stopped"),
+      ];
+    },
+  },
 ];
+
+/** The fence's report in the rollback: which sessions of the app's account it killed. */
+type FenceSeen = { ok?: boolean; killed?: { user: string; killed: boolean }[]; position?: { text: string } | null };
+type SettleSeen = { ok?: boolean; moved?: string[] };
 
 export function scenarioByName(name: string): Scenario {
   const s = SCENARIOS.find((x) => x.name === name);
