@@ -18,6 +18,9 @@ moment, a rerun resumes and converges.
   --chunk-size N        rows per chunk (10000)       --chunk-time MS     adapt chunk size to MS per chunk
   --refuse-triggers     refuse tables with triggers on the target (default: save their definitions
                         in the state file, drop them, sync, recreate them exactly and prove it)
+  --fix-schema-objects  create/replace on the target the triggers, views, routines and events that
+                        are missing there or differ from the source's (target-only ones are kept)
+  --compare-definers    compare DEFINERs of those objects too (default: ignored)
   --restore-triggers    only recreate the triggers a killed sync saved in its state file, then exit
   --max-shrink-pct N    refuse the whole sync, before any write, when a target table would lose
                         more than N % of its rows (5; 100 disables): a source missing rows is
@@ -47,6 +50,7 @@ runMain(async (argv) => {
     "dry-run": { type: "boolean" },
     "refuse-triggers": { type: "boolean" },
     "restore-triggers": { type: "boolean" },
+    "fix-schema-objects": { type: "boolean" },
     "max-shrink-pct": { type: "string" },
     "allow-shrink": { type: "string" },
     "min-shrink-rows": { type: "string" },
@@ -79,6 +83,7 @@ runMain(async (argv) => {
     onGuard: (g) => process.stderr.write(`${guardLine(g)}${g.refused && v["dry-run"] ? " — a real sync would write nothing" : ""}\n`),
     dryRun: Boolean(v["dry-run"]),
     refuseTriggers: Boolean(v["refuse-triggers"]),
+    fixSchemaObjects: Boolean(v["fix-schema-objects"]),
     maxShrinkPct: numberFlag(v["max-shrink-pct"], "max-shrink-pct", DEFAULT_MAX_SHRINK_PCT),
     allowShrink: listFlag(v["allow-shrink"]),
     minShrinkRows: numberFlag(v["min-shrink-rows"], "min-shrink-rows", DEFAULT_MIN_SHRINK_ROWS),

@@ -7,7 +7,8 @@ const HELP = `usage: npx tsx scripts/verify.ts [options]
 
 Compares the database in TARGET_DATABASE_URL with the one in SOURCE_DATABASE_URL
 (mysql://user:pass@host:port/db, from the environment only): per table row counts, last
-update time, schema differences and an exact row diff (missing, extra, changed, sample keys).
+update time, schema differences and an exact row diff (missing, extra, changed, sample keys),
+and the triggers, views, stored routines and events of both databases (normalised SHOW CREATE).
 
   --tables a,b          only these tables            --exclude c,d     skip these tables
   --chunk-size N        rows per chunk (10000)       --chunk-time MS   adapt chunk size to MS per chunk
@@ -15,6 +16,8 @@ update time, schema differences and an exact row diff (missing, extra, changed, 
   --assume-quiet        do not prove that no writes happened during the comparison
   --replica             first check that the target replica applied everything the source committed
   --replica-wait S      wait up to S seconds for the replica to catch up (0)
+  --compare-definers    also compare the DEFINER of triggers, views, routines and events
+                        (default: ignored — RDS's master user and IDC's root differ legitimately)
   --json                one JSON report on stdout    --quiet           no progress lines
 
 exit 0 identical, 1 differences, 2 error (bad input, connection, unsupported table)`;

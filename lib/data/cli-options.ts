@@ -17,6 +17,7 @@ export const COMPARE_FLAGS = {
   "assume-quiet": { type: "boolean" },
   replica: { type: "boolean" },
   "replica-wait": { type: "string" },
+  "compare-definers": { type: "boolean" },
   json: { type: "boolean" },
   quiet: { type: "boolean" },
   help: { type: "boolean" },
@@ -42,6 +43,7 @@ export function compareOptions(v: CompareValues): { options: VerifyOptions; prog
     assumeQuiet: Boolean(v["assume-quiet"]),
     replica: Boolean(v.replica),
     replicaWaitSeconds: numberFlag(v["replica-wait"], "replica-wait", 0),
+    compareDefiners: Boolean(v["compare-definers"]),
     onChunk: progress.onChunk,
     onTable: () => progress.done(),
   };

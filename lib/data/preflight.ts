@@ -28,6 +28,8 @@ export interface TableCheck {
   readonly schemaDiffs: readonly SchemaDiff[];
   /** Present when the rows can be compared: same key on both sides. */
   readonly plan?: TablePlan;
+  /** Why the rows cannot be compared, when there is no plan (verify reports the table as not comparable). */
+  readonly reason?: string;
 }
 
 /** The tables to work on: --tables (or all on either side) minus --exclude; unknown names are errors. */
@@ -95,10 +97,15 @@ export function preflight(
           hint: "align the schema first (restore or run the DDL on the target), or --exclude the table",
         });
       }
-      checks.push({ table, source: s, target: t, schemaDiffs });
+      checks.push({ table, source: s, target: t, schemaDiffs, reason: `exists only on the ${s ? "source" : "target"}` });
       continue;
     }
     const key = chooseKey(s);
+    if (!isKeyChoice(key) && opts.mode === "verify") {
+      // A read-only verify still reports every other table; only this one cannot be compared.
+      checks.push({ table, source: s, target: t, schemaDiffs, reason: `${key.problem}: rows cannot be identified, so they are counted, not compared` });
+      continue;
+    }
     if (!isKeyChoice(key)) {
       problems.push({
         code: "TABLE_NO_KEY",
@@ -134,7 +141,11 @@ export function preflight(
         continue;
       }
     }
-    checks.push({ table, source: s, target: t, schemaDiffs, plan: sameKey ? planTable(s, t, key) : undefined });
+    checks.push(
+      sameKey
+        ? { table, source: s, target: t, schemaDiffs, plan: planTable(s, t, key) }
+        : { table, source: s, target: t, schemaDiffs, reason: "the two sides identify rows by different keys (see the key differences)" },
+    );
   }
   if (problems.length) throw refuse(problems);
   return checks;

@@ -1,5 +1,6 @@
 import type { CommitPosition } from "../flavor";
 import type { ShrinkGuardReport } from "./guard";
+import type { ObjectsReport } from "./objects";
 import type { ReplicaReport } from "./replica";
 import type { SchemaDiff } from "./schema-diff";
 import type { ProofInfo } from "./stability";
@@ -20,8 +21,10 @@ export interface SampleKey {
 export interface VerifyTableReport {
   readonly table: string;
   readonly identical: boolean;
-  /** False when the rows could not be compared (table on one side only, different keys). */
+  /** False when the rows could not be compared (table on one side only, different keys, no usable key). */
   readonly comparable: boolean;
+  /** Why not, when not comparable. */
+  readonly notComparable?: string;
   /** The index that identifies rows (plan.ts chooseKey: never an INVISIBLE one); absent when not compared. */
   readonly key?: string;
   readonly sourceRows: number;
@@ -53,7 +56,14 @@ export interface VerifyTableReport {
   readonly durationMs: number;
 }
 
+/** A table named in --tables that is not compared row by row, and why (a view: compared as a schema object). */
+export interface SkippedTable {
+  readonly table: string;
+  readonly reason: string;
+}
+
 export interface VerifyReport {
+  /** Rows, table schemas and schema objects (`objects`) all equal. */
   readonly identical: boolean;
   readonly mismatchPct: number;
   readonly rowsCompared: number;
@@ -69,7 +79,18 @@ export interface VerifyReport {
    * provable (stability.ts provenPosition).
    */
   readonly sourcePosition: SourcePosition | null;
+  /** Triggers, views, routines and events compared (objects.ts); set by verify and sync's final verify. */
+  readonly objects?: ObjectsReport;
+  /** Tables left out by --exclude. */
+  readonly excluded?: readonly string[];
+  /** Names in --tables that are not compared row by row (views), with the reason. */
+  readonly skipped?: readonly SkippedTable[];
   readonly durationMs: number;
+}
+
+/** A verify report with the schema objects, excluded and skipped tables folded in: objects that differ make it not identical. */
+export function completeVerify(r: VerifyReport, objects: ObjectsReport, excluded: readonly string[], skipped: readonly SkippedTable[]): VerifyReport {
+  return { ...r, identical: r.identical && objects.diffs.length === 0, objects, excluded, skipped };
 }
 
 /** A commit position (lib/flavor.ts) and the proof behind it ("assumed": --assume-quiet, nothing proven). */
@@ -177,7 +198,7 @@ export function verifyLines(r: VerifyReport): string[] {
   return r.tables.map((t) => {
     if (t.identical) return `${t.table}: identical (${t.sourceRows} rows)`;
     const parts: string[] = [];
-    if (!t.comparable) parts.push("not comparable");
+    if (!t.comparable) parts.push(`not comparable${t.notComparable ? ` (${t.notComparable})` : ""}`);
     if (t.missing) parts.push(`${t.missing} missing`);
     if (t.extra) parts.push(`${t.extra} extra`);
     if (t.changed) parts.push(`${t.changed} changed`);
@@ -187,7 +208,22 @@ export function verifyLines(r: VerifyReport): string[] {
     if (t.stability === "unproven") parts.push("unproven: a non-transactional table on a server without a binary log, whose writes cannot be seen (enable log_bin, or --assume-quiet once writes are stopped)");
     const sample = t.sampleKeys.slice(0, 3).map((s) => `${s.kind} ${JSON.stringify(s.key)}${s.columns ? ` [${s.columns.join(",")}]` : ""}`);
     return `${t.table}: ${parts.join(", ")} (${t.mismatchPct}%)${sample.length ? `; e.g. ${sample.join("; ")}` : ""}`;
-  }).concat(proofLines(r));
+  }).concat(objectLines(r), proofLines(r));
+}
+
+/** Schema objects that differ, and the tables left out (--exclude) or skipped (views in --tables). */
+function objectLines(r: VerifyReport): string[] {
+  const out: string[] = [];
+  if (r.objects) {
+    const o = r.objects;
+    for (const d of o.diffs) out.push(`${d.kind} ${d.name}: ${d.difference === "missing" ? "missing on the target" : d.difference === "extra" ? "only on the target" : "definitions differ"}`);
+    out.push(
+      `schema objects (${o.scope}, definers ${o.definers}): ${o.diffs.length ? `${o.diffs.length} of ${o.compared} differ` : `all ${o.compared} identical`}${o.fixed.length ? `; fixed on the target: ${o.fixed.join(", ")}` : ""}`,
+    );
+  }
+  if (r.excluded?.length) out.push(`excluded (--exclude): ${r.excluded.join(", ")}`);
+  for (const s of r.skipped ?? []) out.push(`skipped ${s.table}: ${s.reason}`);
+  return out;
 }
 
 /** Which stability proof each server got, and the position the result holds at. */

@@ -11,7 +11,8 @@ import { checkIntegrity } from "./integrity";
 import type { TableCheck } from "./preflight";
 import { PassRecord, recheckTarget } from "./recheck";
 import { ReplicaReport, checkReplica, replicaStatus, sqlThreadRunning } from "./replica";
-import { SyncReport, SyncTableReport, VerifyReport, VerifyTableReport } from "./report";
+import { SkippedTable, SyncReport, SyncTableReport, VerifyReport, VerifyTableReport, completeVerify } from "./report";
+import { compareObjects, fixObjects, objectScope } from "./objects";
 import { ResumeState, StateServer, addCounts, defaultStateFile, zeroCounts } from "./resume";
 import { SampleCollector } from "./samples";
 import { Side, openConnection, openWriter, rows } from "./session";
@@ -24,6 +25,8 @@ import { DEFAULT_CHUNK, Sides, VerifyOptions, openSides, prepare, verifyChecks }
 export interface SyncOptions extends VerifyOptions, ShrinkSettings {
   /** Compute and report what would change; write nothing. */
   readonly dryRun?: boolean;
+  /** Create the source's triggers, views, routines and events the target lacks or has otherwise (objects.ts). */
+  readonly fixSchemaObjects?: boolean;
   /** Refuse tables with triggers on the target instead of dropping and recreating them (triggers.ts). */
   readonly refuseTriggers?: boolean;
   /** Resume state file (default .rollback/sync-<pair>.json); its directory must exist. */
@@ -167,7 +170,7 @@ export async function syncDatabases(opts: SyncOptions): Promise<SyncReport> {
   let writer: Connection | null = null;
   let fetcher: Connection | null = null;
   try {
-    const checks = await prepare(sides, { mode: "sync", tables: opts.tables, exclude: opts.exclude, refuseTriggers: opts.refuseTriggers });
+    const { checks, skipped } = await prepare(sides, { mode: "sync", tables: opts.tables, exclude: opts.exclude, refuseTriggers: opts.refuseTriggers });
     const status = await replicaStatus(sides.target.reader, sides.target);
     if (opts.replica) {
       // A replica is kept equal by replication; writing to it would break replication.
@@ -295,6 +298,8 @@ export async function syncDatabases(opts: SyncOptions): Promise<SyncReport> {
     if (!verify && !opts.dryRun) verify = await verifyChecks(sides, checks, opts);
     // Each pass's verify proved its own tables: the position must hold for all of them at once.
     if (verify) verify = { ...verify, sourcePosition: verify.identical ? await provenPosition(sides.source, checks, verify.tables) : null };
+    // Triggers are back by now: the schema objects are compared (and fixed on request) last.
+    if (verify) verify = await withObjects(sides, writer, opts, checks, skipped, verify);
 
     const tables: SyncTableReport[] = [];
     for (const check of checks) {
@@ -328,6 +333,25 @@ export async function syncDatabases(opts: SyncOptions): Promise<SyncReport> {
     await sides.source.close();
     await sides.target.close();
   }
+}
+
+/** sync's final verify with the schema objects compared, after `--fix-schema-objects` created or replaced the differing ones. */
+async function withObjects(
+  sides: Sides,
+  writer: Connection | null,
+  opts: SyncOptions,
+  checks: readonly TableCheck[],
+  skipped: readonly SkippedTable[],
+  verify: VerifyReport,
+): Promise<VerifyReport> {
+  const scope = objectScope(opts, checks, skipped);
+  let { report, source } = await compareObjects(sides, scope);
+  if (opts.fixSchemaObjects && writer && report.diffs.length) {
+    const fixed = await fixObjects(sides.source.dsn.database, sides.target, writer, report.diffs, source);
+    ({ report, source } = await compareObjects(sides, scope));
+    report = { ...report, fixed };
+  }
+  return completeVerify(verify, report, opts.exclude ?? [], skipped);
 }
 
 function sumCounts(list: readonly { inserted: number; updated: number; deleted: number }[]): { inserted: number; updated: number; deleted: number } {

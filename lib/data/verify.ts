@@ -2,12 +2,14 @@ import type { Dsn } from "../dsn";
 import { ident } from "../mysql";
 import { ChunkSizer } from "./chunker";
 import { ChunkComparison, TableComparer, chunkMismatches } from "./compare";
+import { compareObjects, objectScope } from "./objects";
 import { TableCheck, preflight } from "./preflight";
 import { ReplicaReport, checkReplica } from "./replica";
-import { VerifyReport, VerifyTableReport, mismatchPct, summarizeVerify } from "./report";
+import { SkippedTable, VerifyReport, VerifyTableReport, completeVerify, mismatchPct, summarizeVerify } from "./report";
 import { SampleCollector } from "./samples";
 import { readSchema } from "./schema";
 import { Side, openSide, rows } from "./session";
+import { VIEWS_SQL } from "./sql";
 import { provenPosition, recordProof, requireProofs, scopeOf } from "./stability";
 
 export interface ChunkEvent {
@@ -50,6 +52,8 @@ export interface VerifyOptions extends VerifySettings {
   readonly replica?: boolean;
   /** How long to wait for the replica to catch up (default 0: check now). */
   readonly replicaWaitSeconds?: number;
+  /** Compare the DEFINER of triggers, views, routines and events too (default: ignored, see objects.ts). */
+  readonly compareDefiners?: boolean;
 }
 
 export interface Sides {
@@ -69,13 +73,26 @@ export async function openSides(source: Dsn, target: Dsn): Promise<Sides> {
   }
 }
 
-/** Introspects both databases and runs the preflight checks. */
-export async function prepare(sides: Sides, opts: Parameters<typeof preflight>[2]): Promise<TableCheck[]> {
-  const [s, t] = await Promise.all([
+async function viewNames(side: Side): Promise<string[]> {
+  return (await rows<{ name: string }>(side.reader, VIEWS_SQL, [side.dsn.database])).map((r) => String(r.name));
+}
+
+/**
+ * Introspects both databases and runs the preflight checks. A view named in --tables is
+ * skipped with its reason (it holds no rows of its own; its definition is compared with the
+ * schema objects), not called a table that exists nowhere.
+ */
+export async function prepare(sides: Sides, opts: Parameters<typeof preflight>[2]): Promise<{ checks: TableCheck[]; skipped: SkippedTable[] }> {
+  const [s, t, sv, tv] = await Promise.all([
     readSchema(sides.source.reader, sides.source.dsn.database),
     readSchema(sides.target.reader, sides.target.dsn.database),
+    viewNames(sides.source),
+    viewNames(sides.target),
   ]);
-  return preflight(s, t, opts);
+  const views = new Set([...sv, ...tv].filter((v) => !s.has(v) && !t.has(v)));
+  const skipped = (opts.tables ?? []).filter((n) => views.has(n)).map((table) => ({ table, reason: "a view: it holds no rows of its own; its definition is compared with the schema objects" }));
+  const tables = opts.tables?.filter((n) => !views.has(n));
+  return { checks: preflight(s, t, { ...opts, tables }), skipped };
 }
 
 export async function count(side: Side, table: string): Promise<number> {
@@ -109,6 +126,7 @@ async function compareOnce(sides: Sides, check: TableCheck, settings: CompareSet
       table: check.table,
       identical: false,
       comparable: false,
+      ...(check.reason ? { notComparable: check.reason } : {}),
       sourceRows,
       targetRows,
       missing,
@@ -236,9 +254,11 @@ export async function verifyChecks(
 export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport> {
   const sides = await openSides(opts.source, opts.target);
   try {
-    const checks = await prepare(sides, { mode: "verify", tables: opts.tables, exclude: opts.exclude });
+    const { checks, skipped } = await prepare(sides, { mode: "verify", tables: opts.tables, exclude: opts.exclude });
     const replica = opts.replica ? await checkReplica(sides.source, sides.target, opts.replicaWaitSeconds ?? 0) : undefined;
-    return await verifyChecks(sides, checks, opts, replica);
+    const report = await verifyChecks(sides, checks, opts, replica);
+    const { report: objects } = await compareObjects(sides, objectScope(opts, checks, skipped));
+    return completeVerify(report, objects, opts.exclude ?? [], skipped);
   } finally {
     await sides.source.close();
     await sides.target.close();

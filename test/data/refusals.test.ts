@@ -21,8 +21,13 @@ describe("refusals", () => {
       problem: expect.stringContaining("audited_ai"),
     });
     expect(await pair.column("target", "SELECT COUNT(*) FROM audited")).toEqual(["0"]);
+    // By default the trigger is dropped for the sync and recreated: it did not fire, the rows are
+    // equal, and the target-only trigger is the one difference left (schema objects are compared).
     const s = await pair.sync({ tables: ["audited"] });
-    expect(s.identical).toBe(true);
+    expect(s.verify?.tables.every((t) => t.identical)).toBe(true);
+    expect(await pair.column("target", "SELECT COUNT(*) FROM audit_log")).toEqual(["0"]);
+    expect(s.verify?.objects?.diffs).toEqual([expect.objectContaining({ kind: "trigger", name: "audited_ai", difference: "extra" })]);
+    expect(s.identical).toBe(false);
   });
 
   it("refuses a sync across unsafe schema differences but verify reports them", async () => {
