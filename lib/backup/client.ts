@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import { Dsn } from "../dsn";
 import { RollbackError, isRollbackError, messageOf } from "../errors";
 import { Flavor, clientToolNames, toolFlavor } from "../flavor";
+import { clientTlsOptions } from "../mysql";
 
 /** A client program checked to belong to the server's family. */
 export interface Tool {
@@ -65,9 +66,11 @@ function optionValue(v: string): string {
 /**
  * The `[client]` section for a DSN. It is read through --defaults-extra-file, so the password
  * never appears in argv (visible to every user in `ps`) nor in the environment of children;
- * the machine's own option files (e.g. TLS settings for the IDC server) still apply.
+ * the machine's own option files still apply. TLS: the DSN's ssl-mode / ssl-ca / ssl-cert /
+ * ssl-key in the tool family's own words (lib/mysql.ts clientTlsOptions), so the dump and the
+ * client connect exactly as the engine does.
  */
-export function clientConfig(d: Dsn): string {
+export function clientConfig(d: Dsn, flavor: Flavor): string {
   return [
     "[client]",
     `host=${optionValue(d.host)}`,
@@ -76,6 +79,7 @@ export function clientConfig(d: Dsn): string {
     `password=${optionValue(d.password)}`,
     // With host=localhost the client would use the socket and ignore the port.
     "protocol=TCP",
+    ...clientTlsOptions(d, flavor),
     "",
   ].join("\n");
 }
@@ -104,12 +108,12 @@ async function removeOrphanedConfigs(): Promise<void> {
  * Runs `fn` with a 0600 option file in a 0700 temp dir named after this process; both are
  * removed afterwards, whatever happens — and by the next run if this one is killed.
  */
-export async function withClientConfig<T>(d: Dsn, fn: (cnf: string) => Promise<T>): Promise<T> {
+export async function withClientConfig<T>(d: Dsn, flavor: Flavor, fn: (cnf: string) => Promise<T>): Promise<T> {
   await removeOrphanedConfigs();
   const dir = await mkdtemp(join(tmpdir(), `rollback-client-${process.pid}-`));
   const cnf = join(dir, "client.cnf");
   try {
-    await writeFile(cnf, clientConfig(d), { mode: 0o600 });
+    await writeFile(cnf, clientConfig(d, flavor), { mode: 0o600 });
     return await fn(cnf);
   } finally {
     await rm(dir, { recursive: true, force: true });

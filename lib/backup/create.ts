@@ -204,7 +204,7 @@ async function createLocked(opts: CreateOptions, out: string): Promise<CreateRep
   const progress = new Progress({ label: `backup ${opts.dsn.database}`, total: facts.estimatedRows || undefined, quiet: opts.quiet });
   const started = new Date();
   try {
-    const scanned = await withClientConfig(opts.dsn, async (cnf) => {
+    const scanned = await withClientConfig(opts.dsn, facts.info.flavor, async (cnf) => {
       const dump = spawnTool(tool.bin, cnf, [...options, "--", opts.dsn.database], opts.dsn.database, "read");
       const stop = () => dump.child.kill("SIGTERM");
       opts.signal?.addEventListener("abort", stop, { once: true });

@@ -367,7 +367,7 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreReport
       await c.query(`CREATE DATABASE ${ident(staging)} ${charsetClause(backup.manifest)}`);
       let report: RestoreReport | undefined;
       try {
-        report = await withClientConfig(opts.dsn, async (cnf) => {
+        report = await withClientConfig(opts.dsn, info.flavor, async (cnf) => {
           const r = new Restore(opts, backup, c, cnf, client, staging);
           r.phasesMs.verify = verifyMs;
           await r.timed("schema", () => r.schema());

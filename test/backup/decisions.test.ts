@@ -120,11 +120,17 @@ describe("backup decisions", () => {
   });
 
   it("writes the password into a quoted option-file value, never anywhere else", () => {
-    const cnf = clientConfig({ host: "db.idc", port: 3307, user: "backup", password: 'p#a"s\\s w\'d', database: "shop" });
+    const cnf = clientConfig({ host: "db.idc", port: 3307, user: "backup", password: 'p#a"s\\s w\'d', database: "shop" }, "mariadb");
     expect(cnf).toContain('password="p#a\\"s\\\\s w\'d"');
     expect(cnf).toContain("port=3307");
     expect(cnf).toContain("protocol=TCP");
     expect(cnf).not.toContain("shop");
+  });
+
+  it("carries the DSN's TLS settings into the option file in the tool family's words", () => {
+    const d = { host: "rds", port: 3306, user: "u", password: "p", database: "shop", tls: { mode: "VERIFY_IDENTITY" as const, ca: "/etc/rds-ca.pem" } };
+    expect(clientConfig(d, "mysql").split("\n")).toEqual(expect.arrayContaining(["ssl-mode=VERIFY_IDENTITY", "ssl-ca=/etc/rds-ca.pem"]));
+    expect(clientConfig(d, "mariadb").split("\n")).toEqual(expect.arrayContaining(["ssl", "ssl-verify-server-cert", "ssl-ca=/etc/rds-ca.pem"]));
   });
 
   it("maps any table name to its own file inside data/", () => {
