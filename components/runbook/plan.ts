@@ -55,7 +55,7 @@ export function plannedSteps(config: RollbackConfig): StepId[] {
 
 /** A database URL from config, as a secret Output (the password never leaves the Output). */
 export function databaseUrl(e: Endpoint): pulumi.Output<string> {
-  return pulumi.secret(e.password.apply((password) => formatDsn({ host: e.host, port: e.port, user: e.user, database: e.database, password })));
+  return pulumi.secret(e.password.apply((password) => formatDsn({ host: e.host, port: e.port, user: e.user, database: e.database, password, tls: e.tls })));
 }
 
 /**

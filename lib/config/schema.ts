@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { ContactsSchema, NotificationsSchema } from "../contacts";
 import { dnsWeights, FLIP } from "../dns-weights";
+import { SSL_MODES, SslMode, checkTls } from "../dsn";
 import { isRollbackError } from "../errors";
 import { parseHostPort, validateUpstream } from "../nginx-upstream";
 import { splitCommand } from "../traffic/command";
@@ -44,17 +45,31 @@ function subjectPath(subject: string): PropertyKey[] {
   return [...subject.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((m) => (m[2] !== undefined ? Number(m[2]) : m[1]));
 }
 
-/** A MySQL endpoint the runbook connects to; `password` is a secret leaf. */
-const Endpoint = z
-  .object({
-    host: z.string().min(1),
-    port: port.default(3306),
-    database: z.string().min(1),
-    user: z.string().min(1),
-    password: secretString,
-  })
-  .strict()
-  .superRefine((e, ctx) => refineWith(ctx, () => parseHostPort(`${e.host}:${e.port}`, ""), ["host"]));
+/** TLS of an endpoint's connections (lib/dsn.ts): MySQL's ssl-mode names and PEM file paths. */
+const Tls = (defaultMode: SslMode) =>
+  z
+    .object({ mode: z.enum(SSL_MODES).default(defaultMode), ca: z.string().min(1).optional(), cert: z.string().min(1).optional(), key: z.string().min(1).optional() })
+    .strict()
+    .superRefine((t, ctx) => refineWith(ctx, () => checkTls(t, ""), []))
+    .prefault({});
+
+/**
+ * A MySQL endpoint the runbook connects to; `password` is a secret leaf. `tls.mode` defaults to
+ * VERIFY_IDENTITY for AWS (RDS for MySQL 9.7 requires TLS; the RDS CA bundle goes in tls.ca) and
+ * PREFERRED for the IDC (TLS when the server offers it).
+ */
+const Endpoint = (defaultMode: SslMode) =>
+  z
+    .object({
+      host: z.string().min(1),
+      port: port.default(3306),
+      database: z.string().min(1),
+      user: z.string().min(1),
+      password: secretString,
+      tls: Tls(defaultMode),
+    })
+    .strict()
+    .superRefine((e, ctx) => refineWith(ctx, () => parseHostPort(`${e.host}:${e.port}`, ""), ["host"]));
 
 const SshConnection = z
   .object({
@@ -328,8 +343,8 @@ const Runbook = z
 export const ConfigSchema = z
   .object({
     target: z.enum(["idc", "aws"]),
-    idc: Endpoint,
-    aws: Endpoint,
+    idc: Endpoint("PREFERRED"),
+    aws: Endpoint("VERIFY_IDENTITY"),
     nginx: Nginx,
     connectionSecret: ConnectionSecret,
     route53: Route53,
