@@ -2,7 +2,7 @@ import { degradationPct } from "../perf";
 import { STEPS } from "../runbook";
 import { DEFAULT_THRESHOLDS, Thresholds } from "../thresholds";
 import { TimelineEntry, didNotFinish, lastEntry } from "../timeline";
-import { arr, backupChoice, bool, count, describeCheck, describeVerify, healthChecks, ms, num, obj, pct, str, syncCounts, verifySummary } from "./evidence";
+import { arr, backupChoice, bool, count, describeCheck, describeFence, describeVerify, healthChecks, ms, num, obj, pct, str, syncCounts, verifySummary } from "./evidence";
 
 /**
  * The plan's §6 verification checklist (R7) from the timeline: each item pass or fail with the
@@ -73,6 +73,14 @@ function dataCompleteness(entries: readonly TimelineEntry[]): Result[] {
   if (didNotFinish(syncEntry)) out.push({ ok: false, evidence: `sync step ${syncEntry!.status} (exit ${syncEntry!.exitCode}) at ${syncEntry!.startedAt}: the copy-back did not finish` });
   const sync = syncCounts(syncEntry?.report);
   if (sync) out.push({ ok: sync.identical !== false, evidence: `sync step copied back: ${summarySync(sync)}` });
+  // Verify proves the data at one commit position of the side being left; settle (fence check)
+  // proves nothing was written there after it (issue 11). Without it a late write is not ruled out.
+  const settle = lastEntry(entries, "settle");
+  if (settle) {
+    out.push({ ok: settle.status === "ok" && obj(settle.report)?.ok === true, evidence: `no write after the proof (settle): ${describeFence(settle.report) ?? `exit ${settle.exitCode}`}` });
+  } else if (verify) {
+    out.push({ ok: false, evidence: "no write after the proof: not checked (no settle step in the timeline)" });
+  }
   const lost = obj(lastEntry(entries, CHECK.lostRows)?.report);
   if (lost) {
     const n = num(lost.lost) ?? NaN;

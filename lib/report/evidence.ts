@@ -134,7 +134,29 @@ export function describeCheck(c: HealthCheck): string {
 }
 
 /** A one-line summary of any step's report, for tables and notifications. */
+/**
+ * scripts/fence.ts's report (the fence, unfence and settle steps) in one line: what it did or
+ * found, the sessions it killed, the commit position; undefined for any other report.
+ */
+export function describeFence(report: unknown): string | undefined {
+  const r = obj(report);
+  if (!r || typeof r.method !== "string" || !["on", "off", "status", "check"].includes(String(r.action))) return undefined;
+  const pos = str(obj(r.position)?.text) ?? "none (binary log off)";
+  const guard = arr(obj(r.guardrails)?.results).map(obj).filter((g) => g?.verdict === "refuse");
+  if (r.action === "on" && guard.length) return `refused by the guardrails, nothing changed: ${guard.map((g) => str(g?.reason)).join("; ")}`;
+  if (r.action === "on") {
+    const killed = arr(r.killed).map(obj).filter((k) => k?.killed === true);
+    const inTrx = killed.filter((k) => k?.inTransaction === true).length;
+    return `${r.ok ? "fence holds" : "fence does NOT hold"}: ${arr(r.accounts).length} account(s) (${r.method}); killed ${killed.length} session(s)${inTrx ? ` (${inTrx} mid-transaction, rolled back: never acknowledged)` : ""}; position ${pos}`;
+  }
+  if (r.action === "off") return `lifted ${arr(r.lifted).join(", ") || "nothing (no fence recorded)"}${arr(r.kept).length ? `; kept ${arr(r.kept).join(", ")}` : ""}`;
+  if (r.action === "check") return r.ok ? `fence holds, no session open, position ${pos} unchanged since the proof` : `MOVED: ${arr(r.moved).join("; ")}`;
+  return `fence ${r.fenced ? "on" : "off"}; ${arr(r.sessions).length} session(s) of the fenced accounts open`;
+}
+
 export function summarizeReport(report: unknown): string {
+  const fence = describeFence(report);
+  if (fence) return fence;
   const v = verifySummary(report);
   const s = syncCounts(report);
   if (s) return `inserted ${count(s.inserted)}, updated ${count(s.updated)}, deleted ${count(s.deleted)}${s.identical === false ? " (NOT identical after sync)" : ""}`;
