@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { Runbook } from "./components/runbook";
 import { asRunError, loadConfig, resolveRunId } from "./lib/config";
@@ -14,7 +15,10 @@ try {
   // Compiled (as Pulumi.yaml runs it), the runbook's commands run dist/scripts: refuse a stale build.
   // From source (the tests, under mocks) nothing runs.
   if (__filename.endsWith(".js")) assertBuilt(projectDir);
-  rollback = new Runbook("rollback", { config: loadConfig(), runId: resolveRunId(), projectDir });
+  const config = loadConfig();
+  const handOver = resolve(projectDir, config.runbook.timelineDir, `next-run-id.${pulumi.getStack()}`);
+  const runId = resolveRunId(process.env, { dryRun: pulumi.runtime.isDryRun(), handOver });
+  rollback = new Runbook("rollback", { config, runId, projectDir });
 } catch (e) {
   throw asRunError(e);
 }

@@ -145,9 +145,10 @@ describe("bad config is refused with one message that names the key", () => {
   });
 
   it("refuses a run id that cannot name a folder", () => {
-    expect(() => resolveRunId({ ROLLBACK_RUN_ID: "../../etc" })).toThrow(/ROLLBACK_RUN_ID: must be/);
-    expect(resolveRunId({ ROLLBACK_RUN_ID: "gh-1234-1" })).toBe("gh-1234-1");
-    expect(resolveRunId({}, () => new Date("2024-06-01T10:30:00.000Z"))).toBe("2024-06-01T10-30-00-000Z");
+    const ctx = { dryRun: false, handOver: "/nonexistent/next-run-id" };
+    expect(() => resolveRunId({ ROLLBACK_RUN_ID: "../../etc" }, ctx)).toThrow(/ROLLBACK_RUN_ID: must be/);
+    expect(resolveRunId({ ROLLBACK_RUN_ID: "gh-1234-1" }, ctx)).toBe("gh-1234-1");
+    expect(resolveRunId({}, { ...ctx, now: () => new Date("2024-06-01T10:30:00.000Z") })).toBe("2024-06-01T10-30-00-000Z");
   });
 
   it("stops the program before any resource is registered, with a one-line error", async () => {

@@ -16,19 +16,23 @@ import { type Recorder, ROOT, type StackName, mockStack, redactSecrets, stackFil
  */
 type Json = Record<string, any>;
 
-async function runProgram(stack: StackName, edit?: (c: Json) => void, mocks?: (r: Recorder) => pulumi.runtime.Mocks): Promise<Recorder> {
+async function runProgram(stack: StackName, edit?: (c: Json) => void, mocks?: (r: Recorder) => pulumi.runtime.Mocks, runId: string | null = "run-1", preview = false): Promise<Recorder & { runId?: string }> {
   const config = stackFile(stack);
   edit?.(config);
-  const recorder = await mockStack(stack, config);
-  if (mocks) await pulumi.runtime.setMocks(mocks(recorder), "rollback", stack, false);
-  process.env.ROLLBACK_RUN_ID = "run-1";
+  const recorder = await mockStack(stack, config, preview);
+  if (mocks) await pulumi.runtime.setMocks(mocks(recorder), "rollback", stack, preview);
+  if (runId) process.env.ROLLBACK_RUN_ID = runId;
   vi.resetModules();
-  await import("../../index.js");
-  return recorder.settled();
+  const program = await import("../../index.js");
+  return Object.assign(await recorder.settled(), { runId: program.runId });
 }
 
+const ENV = { ...process.env };
 afterEach(() => {
-  delete process.env.ROLLBACK_RUN_ID;
+  for (const k of ["ROLLBACK_RUN_ID", "CI", "GITHUB_ACTIONS"]) {
+    if (ENV[k] === undefined) delete process.env[k];
+    else process.env[k] = ENV[k];
+  }
 });
 
 const commands = (r: Recorder, kind: "local" | "remote") => r.resources.filter((x) => x.type === `command:${kind}:Command`);
@@ -121,5 +125,34 @@ describe("a failing step, as the engine would print it", () => {
     const r = await runProgram("rollback");
     expect(r.byName("rollback-sync").inputs.create).toMatch(/^node dist\/scripts\/step\.js sync --timeline \.rollback\/run-1\/timeline\.jsonl --log \.rollback\/run-1\/sync\.log -- /);
     expect(r.byName("rollback-nginx-upstream-switch").inputs.create).toContain(" --log .rollback/run-1/nginx-upstream.log -- ");
+  });
+});
+
+describe("the run id", () => {
+  it("is one id for the preview and the update phase of one `pulumi up` (two program runs), and a new one for the next up", async () => {
+    delete process.env.CI;
+    delete process.env.GITHUB_ACTIONS;
+    const dir = await mkdtemp(join(tmpdir(), "rollback-run-id-"));
+    try {
+      const here = (c: Json) => (c["rollback:runbook"].timelineDir = dir);
+      const preview = await runProgram("rollback", here, undefined, null, true);
+      const update = await runProgram("rollback", here, undefined, null, false);
+      expect(update.runId).toBe(preview.runId);
+      expect(update.byName("rollback-sync").inputs.triggers).toEqual([preview.runId]);
+      await new Promise((r) => setTimeout(r, 5));
+      const nextPreview = await runProgram("rollback", here, undefined, null, true);
+      expect(nextPreview.runId).not.toBe(preview.runId);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("is required from the environment in CI, naming what to set", async () => {
+    process.env.GITHUB_ACTIONS = "true";
+    const failure = await runProgram("rollback", undefined, undefined, null).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(String(failure)).toContain("RUN_ID_MISSING: ROLLBACK_RUN_ID: must be set in CI, once per workflow run");
   });
 });
