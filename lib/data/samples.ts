@@ -36,10 +36,13 @@ export class SampleCollector {
   private async take(kind: keyof SampleCollector["tokens"], list: KeyToken[] | "all", side: Side, c: ChunkComparison): Promise<KeyToken[]> {
     const need = this.limit - this.tokens[kind].length;
     if (need <= 0) return [];
-    const taken =
+    // A later sync pass meets a row again when it still differs: the sample names it once.
+    const seen = new Set(this.tokens[kind].map(keyId));
+    const found =
       list !== "all"
-        ? list.slice(0, need)
-        : (await rows<{ k: string }>(side.reader, firstKeysSql(this.plan, c.range, need))).map((r) => parseKeyToken(String(r.k)));
+        ? list.filter((t) => !seen.has(keyId(t)))
+        : (await rows<{ k: string }>(side.reader, firstKeysSql(this.plan, c.range, this.limit))).map((r) => parseKeyToken(String(r.k))).filter((t) => !seen.has(keyId(t)));
+    const taken = found.slice(0, need);
     this.tokens[kind].push(...taken);
     return taken;
   }
