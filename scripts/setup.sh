@@ -29,6 +29,13 @@ else
   bash scripts/setup-mysql.sh >/dev/null 2>&1 || echo "setup: MySQL is not prepared (needs root once); tests run with ROLLBACK_TEST_FLAVORS=mariadb" >&2
 fi
 
+# A real container engine for the IDC MySQL container (podman, config and storage under the cache).
+if [ "$(id -u)" = 0 ]; then
+  bash scripts/setup-podman.sh >/dev/null
+else
+  bash scripts/setup-podman.sh >/dev/null 2>&1 || echo "setup: podman is not prepared (needs root); the container tests and the drill's container say so and fall back" >&2
+fi
+
 # The drill and tests start their own throw-away servers; nothing else needs to run.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
