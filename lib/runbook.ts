@@ -22,6 +22,7 @@ export const PHASES: readonly Phase[] = [
 ];
 
 export type StepId =
+  | "preflight"
   | "maintenance-on"
   | "fence"
   | "drain"
@@ -56,6 +57,9 @@ export interface Step {
  * holds users off instead, and every traffic move waits for a verified IDC.
  */
 export const STEPS: readonly Step[] = [
+  // Changes nothing: a wrong assumption (a URL at the wrong server, a file nginx never loads, a
+  // Route53 name Route53 refuses) stops the run before maintenance starts (scripts/preflight.ts).
+  { id: "preflight", phase: "cutoff", title: "Preflight: every assumption of the later steps, checked without changing anything", script: "scripts/preflight.ts", movesTraffic: false },
   { id: "maintenance-on", phase: "cutoff", title: "Maintenance mode on (stop new connections)", script: "scripts/maintenance.ts", movesTraffic: false },
   // Maintenance mode stops only what passes nginx's HTTP server; the fence stops the app's
   // accounts in the database itself, whatever path they come by (issue 11).

@@ -9,7 +9,7 @@ import { hostCommand } from "../hostCommand";
 import { IdcMysql } from "../idcMysql";
 import { NginxUpstream } from "../nginxUpstream";
 import { type DesiredState, RdsPower } from "../rdsPower";
-import { directionOf, dispatch, planStep, plannedSteps, rdsDesiredState, type StepPlan } from "./plan";
+import { type CommandPlan, directionOf, dispatch, planStep, plannedSteps, preflightArgs, rdsDesiredState, type StepPlan } from "./plan";
 
 /**
  * RunbookArgs describe one run of the rollback (or cutover) runbook.
@@ -67,23 +67,25 @@ export class Runbook extends pulumi.ComponentResource {
     let previous: pulumi.Resource | undefined;
     for (const step of this.steps) {
       const gate = { parent: this, dependsOn: previous ? [previous] : [] };
+      const command = (p: CommandPlan) => {
+        const connection = p.where === "nginx" ? config.nginx.connection : ({ mode: "local" } as const);
+        return hostCommand(
+          `${name}-${step}`,
+          {
+            connection,
+            dir: run.projectDir,
+            create: stepCommandLine(step, run, p.args, p.okCodes),
+            // Over SSH, nothing but the command line: the nginx steps need no secret, a default sshd
+            // refuses an environment (hostCommand), and the runner's steps send the notifications.
+            environment: connection.mode === "ssh" ? p.environment : { ...p.environment, ...notifyEnv },
+            triggers: [args.runId],
+          },
+          gate,
+        );
+      };
       previous = dispatch<StepPlan, pulumi.Resource>(planStep(step, config, direction), {
-        command: (p) => {
-          const connection = p.where === "nginx" ? config.nginx.connection : ({ mode: "local" } as const);
-          return hostCommand(
-            `${name}-${step}`,
-            {
-              connection,
-              dir: run.projectDir,
-              create: stepCommandLine(step, run, p.args, p.okCodes),
-              // Over SSH, nothing but the command line: the nginx steps need no secret, a default sshd
-              // refuses an environment (hostCommand), and the runner's steps send the notifications.
-              environment: connection.mode === "ssh" ? p.environment : { ...p.environment, ...notifyEnv },
-              triggers: [args.runId],
-            },
-            gate,
-          );
-        },
+        command,
+        preflight: (p) => command({ kind: "command", where: "runner", args: preflightArgs(p.inputs), environment: p.environment }),
         "connection-secret": (p) => (built.secret = new ConnectionSecret(`${name}-connection-secret`, { ...p.args, run }, gate)),
         "nginx-upstream": (p) => (built.nginx = new NginxUpstream(`${name}-nginx-upstream`, { ...p.args, run }, gate)),
         "dns-weights": (p) => (built.dns = new DnsWeights(`${name}-dns-weights`, p.args, gate)),

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Endpoint, RollbackConfig } from "../../lib/config";
 import type { Side } from "../../lib/dns-weights";
 import { formatDsn } from "../../lib/dsn";
+import { type CheckId, DATABASE_URL_ENV, type PreflightInputs, preflightInputs } from "../../lib/preflight";
 import { STEPS, type StepId } from "../../lib/runbook";
 import type { ConnectionSecretArgs } from "../connectionSecret";
 import type { DnsWeightsArgs } from "../dnsWeights";
@@ -34,7 +35,8 @@ export function directionOf(target: Side): Direction {
 export function runbookOrder(target: Side): StepId[] {
   const ids = STEPS.map((s) => s.id);
   if (target === "idc") return ids;
-  return ["rds-power", ...ids.filter((id) => id !== "rds-power")];
+  // Preflight changes nothing, so it still goes first: it knows a stopped RDS is what rds-power starts.
+  return ["preflight", "rds-power", ...ids.filter((id) => id !== "rds-power" && id !== "preflight")];
 }
 
 /** The steps that copy the side being left onto the target and prove the copy. */
@@ -66,6 +68,8 @@ export function databaseUrl(e: Endpoint): pulumi.Output<string> {
  */
 export type StepPlan =
   | CommandPlan
+  /** scripts/preflight.ts on the runner: the Runbook runs every check, the drill those that exist on one machine (preflightArgs). */
+  | { readonly kind: "preflight"; readonly inputs: PreflightInputs; readonly environment: Record<string, pulumi.Input<string>> }
   | { readonly kind: "nginx-upstream"; readonly args: Omit<NginxUpstreamArgs, "run"> }
   | { readonly kind: "idc-health"; readonly args: Omit<IdcMysqlArgs, "run"> }
   | { readonly kind: "connection-secret"; readonly args: Omit<ConnectionSecretArgs, "run"> }
@@ -169,6 +173,7 @@ export function rdsDesiredState(target: Side): DesiredState {
  * an entry here does not compile.
  */
 export const STEP_PLANS: Readonly<Record<StepId, (config: RollbackConfig, d: Direction) => StepPlan>> = {
+  preflight: (c) => ({ kind: "preflight", inputs: preflightInputs(c), environment: { [DATABASE_URL_ENV.idc]: databaseUrl(c.idc), [DATABASE_URL_ENV.aws]: databaseUrl(c.aws) } }),
   "maintenance-on": (c, d) => command("nginx", ["on", "--flag", c.nginx.maintenanceFlag, "--reason", `${d.target === "idc" ? "rollback" : "cutover"} to ${d.target}`, "--json"]),
   // The side being left: AWS in the rollback, IDC in the cut-over (nobody may write to IDC while
   // AWS is live: the rollback's sync would delete those rows). REPLICA_DATABASE_URL: the side
@@ -265,6 +270,11 @@ export const STEP_PLANS: Readonly<Record<StepId, (config: RollbackConfig, d: Dir
   },
   report: () => ({ kind: "report" }),
 };
+
+/** preflight.ts's arguments: the resolved (non-secret) values, and the checks to run (all when `only` is absent). */
+export function preflightArgs(inputs: PreflightInputs, only?: readonly CheckId[]): string[] {
+  return ["--inputs-json", JSON.stringify(inputs), ...(only ? ["--only", only.join(",")] : []), "--json"];
+}
 
 /** The plan of one step of this stack. */
 export function planStep(step: StepId, config: RollbackConfig, d: Direction = directionOf(config.target)): StepPlan {

@@ -1,5 +1,5 @@
 import { scriptOf } from "../../components/command-line";
-import { directionOf, dispatch, idcHealthArgs, idcHealthEnvironment, planStep, plannedSteps, type StepPlan, switchUpstreamArgs, switchUpstreamEnvironment } from "../../components/runbook/plan";
+import { directionOf, dispatch, idcHealthArgs, idcHealthEnvironment, planStep, plannedSteps, preflightArgs, type StepPlan, switchUpstreamArgs, switchUpstreamEnvironment } from "../../components/runbook/plan";
 import type { RollbackConfig } from "../config";
 import { dnsWeights, Side } from "../dns-weights";
 import { parseHostPort, renderUpstream } from "../nginx-upstream";
@@ -99,6 +99,9 @@ export async function runRunbook(r: RunbookRun): Promise<RunbookResult> {
     const t0 = Date.now();
     const entry: TimelineEntry = await dispatch<Exclude<StepPlan, { kind: "report" }>, Promise<TimelineEntry>>(plan, {
       command: async (p) => script(step, p.args, await resolveEnv(p.environment), p.okCodes),
+      // The checks whose objects exist on one machine: the two servers, nginx, the backups. No
+      // AWS here (Route53, the secret, RDS), and `docker` is the drill's shim, not a daemon.
+      preflight: async (p) => script(step, preflightArgs(p.inputs, ["databases", "nginx", "backups"]), await resolveEnv(p.environment)),
       "nginx-upstream": async (p) => script(step, switchUpstreamArgs(p.args, servers), await resolveEnv(switchUpstreamEnvironment(p.args))),
       // The environment components/idcMysql.ts gives idc-mysql.ts, plus a 200 ms poll (the
       // script's default is 1 s: a drill restarts in seconds); `docker` is the drill's shim.

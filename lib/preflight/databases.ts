@@ -1,7 +1,7 @@
 import type { RowDataPacket } from "mysql2/promise";
 import type { Side } from "../dns-weights";
 import { type Dsn, describeDsn, parseDsn } from "../dsn";
-import { RollbackError } from "../errors";
+import { RollbackError, isRollbackError } from "../errors";
 import { describeServer, readServerInfo, serverIdentitySql } from "../flavor";
 import { connect } from "../mysql";
 import type { RdsSeen } from "./aws";
@@ -10,6 +10,9 @@ import type { PreflightInputs } from "./inputs";
 
 /** The environment variables preflight reads the two databases' URLs from (with TLS parameters, as the runbook builds them). */
 export const DATABASE_URL_ENV: Readonly<Record<Side, string>> = { idc: "IDC_DATABASE_URL", aws: "AWS_DATABASE_URL" };
+
+/** Node's socket errors for "nothing answers there" (as opposed to a refusal by the server). */
+const NOT_ANSWERING = /ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|connect timeout/i;
 
 /** RDS statuses from which rds-power starts the instance (planPower). */
 const STARTABLE = ["stopped", "stopping"];
@@ -82,6 +85,12 @@ async function reach(side: Side, inputs: PreflightInputs, env: NodeJS.ProcessEnv
   try {
     conn = await connect(dsn);
   } catch (e) {
+    // R10 "IDC itself broken": a server that does not answer at all is what idc-health restarts
+    // next, so the runbook must not stop here; refused credentials or TLS are problems still.
+    if (side === "idc" && inputs.idcMysql.restartIfUnhealthy && isRollbackError(e) && NOT_ANSWERING.test(e.problem)) {
+      f.notChecked = `idc: the server does not answer (${e.problem}); idc-health restarts the container ${inputs.idcMysql.containerName} next, so its credentials, TLS and identity are not checked`;
+      return undefined;
+    }
     f.problems.push(e as RollbackError);
     return undefined;
   }

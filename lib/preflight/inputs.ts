@@ -37,7 +37,8 @@ export const PreflightInputsSchema = z
       .object({ zoneId: z.string().min(1), name: z.string().min(1), type: z.enum(["A", "AAAA", "CNAME"]), setIdentifiers: z.array(z.string()).length(2) })
       .strict(),
     rds: z.object({ instanceId: z.string().min(1), desiredState: z.enum(["stopped", "available"]) }).strict(),
-    idcMysql: z.object({ dockerHost: z.string().min(1), containerName: z.string().min(1) }).strict(),
+    /** restartIfUnhealthy: idc-health restarts a container whose MySQL does not answer. */
+    idcMysql: z.object({ dockerHost: z.string().min(1), containerName: z.string().min(1), restartIfUnhealthy: z.boolean() }).strict(),
     backupPaths: z.array(z.string().min(1)).min(1),
   })
   .strict();
@@ -64,7 +65,7 @@ export function preflightInputs(config: RollbackConfig): PreflightInputs {
     route53: { zoneId: route53.zoneId, name: route53.name, type: route53.type, setIdentifiers: [route53.idc.setIdentifier, route53.aws.setIdentifier] },
     // The state rds-power brings the instance to: the rollback stops it, the cutover starts it.
     rds: { instanceId: config.rds.instanceId, desiredState: config.target === "idc" ? "stopped" : "available" },
-    idcMysql: { dockerHost: config.idcMysql.dockerHost, containerName: config.idcMysql.containerName },
+    idcMysql: { dockerHost: config.idcMysql.dockerHost, containerName: config.idcMysql.containerName, restartIfUnhealthy: config.idcMysql.restartIfUnhealthy },
     backupPaths: [...config.runbook.backupPaths],
   };
 }

@@ -9,8 +9,8 @@ describe("the runbook definition", () => {
     for (const s of STEPS.filter((x) => x.movesTraffic)) expect(index(s.id)).toBeGreaterThan(index("verify"));
   });
 
-  it("puts maintenance on first, syncs before it verifies, and stops RDS only after maintenance is lifted", () => {
-    expect(STEPS[0].id).toBe("maintenance-on");
+  it("puts preflight first and maintenance on next, syncs before it verifies, and stops RDS only after maintenance is lifted", () => {
+    expect(STEPS.slice(0, 2).map((s) => s.id)).toEqual(["preflight", "maintenance-on"]);
     expect(index("sync")).toBeLessThan(index("verify"));
     expect(index("rds-power")).toBeGreaterThan(index("maintenance-off"));
     expect(STEPS.at(-1)?.id).toBe("report");

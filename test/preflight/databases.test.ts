@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runPreflight } from "../../lib/preflight";
+import { freePort } from "../../lib/sandbox/free-port";
 import { type LatencyProxy, startLatencyProxy } from "../../lib/sandbox/latency-proxy";
 import { type LocalServer, startLocalServer, testFlavors } from "../../lib/sandbox/server";
 import { inputs } from "./fixture";
@@ -44,6 +45,17 @@ describe.each(testFlavors())("preflight: databases (%s)", (flavor) => {
     expect(c.problems.map((p) => p.code)).toEqual(["DB_CONNECT"]);
     expect(c.problems[0].subject).toBe(`root@127.0.0.1:${idc.port}/mysql`);
     expect(JSON.stringify(c)).not.toContain("s3cret-pw");
+  });
+
+  it("leaves an IDC that does not answer to idc-health (which restarts it), unless told not to restart", async () => {
+    const down = await freePort();
+    const env = { IDC_DATABASE_URL: url(down), AWS_DATABASE_URL: url(aws.port) };
+    const c = await check(down, aws.port, env);
+    expect(c.status).toBe("not-checked");
+    expect(c.reason).toMatch(/^idc: the server does not answer \(.*ECONNREFUSED.*\); idc-health restarts the container shop-mysql next/);
+    expect(c.evidence.map((e) => e.split(":")[0])).toEqual(["aws"]);
+    const strict = await runPreflight(inputs({ endpoints: { idc: endpoint(down), aws: endpoint(aws.port) }, idcMysql: { ...inputs().idcMysql, restartIfUnhealthy: false } }), { env, only: ["databases"] });
+    expect(strict.checks[0].problems.map((p) => p.code)).toEqual(["DB_CONNECT"]);
   });
 
   it("refuses a URL that names another endpoint than the config, and a missing one", async () => {

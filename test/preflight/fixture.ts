@@ -16,7 +16,7 @@ export function inputs(over: Partial<PreflightInputs> = {}): PreflightInputs {
     connectionSecret: { store: "secretsmanager", id: "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:shop/db-AbCdEf" },
     route53: { zoneId: "Z0123456789ABC", name: "db.shop.example.com", type: "CNAME", setIdentifiers: ["idc", "aws"] },
     rds: { instanceId: "shop-prod", desiredState: "stopped" },
-    idcMysql: { dockerHost: "unix:///nonexistent/docker.sock", containerName: "shop-mysql" },
+    idcMysql: { dockerHost: "unix:///nonexistent/docker.sock", containerName: "shop-mysql", restartIfUnhealthy: true },
     backupPaths: ["/nonexistent/backup"],
     ...over,
   };

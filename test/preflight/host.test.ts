@@ -13,7 +13,7 @@ import { inputs } from "./fixture";
  */
 describe("preflight: docker host", () => {
   it("reports a docker host that does not answer, naming the host", async () => {
-    const r = await runPreflight(inputs({ idcMysql: { dockerHost: "unix:///nonexistent/docker.sock", containerName: "shop-mysql" } }), { env: {}, only: ["docker"] });
+    const r = await runPreflight(inputs({ idcMysql: { ...inputs().idcMysql, dockerHost: "unix:///nonexistent/docker.sock" } }), { env: {}, only: ["docker"] });
     const p = r.checks[0].problems;
     expect(p.map((x) => `${x.code} ${x.subject}`)).toEqual(["DOCKER_UNAVAILABLE rollback:idcMysql.dockerHost unix:///nonexistent/docker.sock"]);
     expect(p[0].problem).toMatch(/^the docker host does not answer: docker --host unix:\/\/\/nonexistent\/docker.sock version --format \{\{.Server.Version\}\}: exit 1/);

@@ -61,10 +61,10 @@ describe("the runbook's order", () => {
     expect(runbookOrder("idc")).toEqual(STEPS.map((s) => s.id));
   });
 
-  it("starts RDS first for the cutover, and keeps every other step in place", () => {
+  it("starts RDS first for the cutover (after preflight, which changes nothing), and keeps every other step in place", () => {
     const order = runbookOrder("aws");
-    expect(order[0]).toBe("rds-power");
-    expect(order.slice(1)).toEqual(STEPS.map((s) => s.id).filter((id) => id !== "rds-power"));
+    expect(order.slice(0, 2)).toEqual(["preflight", "rds-power"]);
+    expect(order.slice(2)).toEqual(STEPS.map((s) => s.id).filter((id) => id !== "rds-power" && id !== "preflight"));
   });
 
   it("reads from the side being left and writes to the side going live", () => {
@@ -80,6 +80,7 @@ describe("the step → plan table", () => {
     const config = loadConfig();
     const kinds = Object.fromEntries(STEPS.map((s) => [s.id, planStep(s.id, config).kind]));
     expect(kinds).toEqual({
+      preflight: "preflight",
       "maintenance-on": "command",
       fence: "command",
       drain: "command",

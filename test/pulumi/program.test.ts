@@ -72,7 +72,7 @@ describe("the cutover stack", () => {
     const { recorder, outputs } = await runProgram("cutover");
     expect(outputs).toMatchObject({ activeTarget: "aws", dnsWeights: { idc: 0, aws: 100 }, rdsDesiredState: "available" });
     expect(outputs.nginxUpstream).toContain("server shop-prod.c9akciq32.ap-northeast-2.rds.amazonaws.com:3306;");
-    expect(outputs.runbook).toEqual(["rds-power", ...STEPS.map((s) => s.id).filter((id) => id !== "rds-power")]);
+    expect(outputs.runbook).toEqual(["preflight", "rds-power", ...STEPS.map((s) => s.id).filter((id) => id !== "rds-power" && id !== "preflight")]);
     expect(secretValue(recorder).host).toBe("shop-prod.c9akciq32.ap-northeast-2.rds.amazonaws.com");
     expect(recorder.byName("rollback-rds-guard").inputs.state).toBe("DISABLED");
   });
