@@ -149,6 +149,29 @@ describe("dump scanner", () => {
     expect(gtid.gtid).toBe("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5");
   });
 
+  it("keeps mysqldump's replication statements apart (SQL_LOG_BIN=0, GTID_PURGED over several lines), commented or not", () => {
+    const uuids = "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,\n4b8aa561-edcc-11f1-89cb-02fc00000001:1-191";
+    const header = (gtid: string) =>
+      HEADER + "SET @MYSQLDUMP_TEMP_LOG_BIN = @@SESSION.SQL_LOG_BIN;\nSET @@SESSION.SQL_LOG_BIN= 0;\n\n--\n-- GTID state at the beginning of the backup \n--\n\n" + gtid + "\n\n";
+    const footer = FOOTER.replace(/-- SET GLOBAL gtid_slave_pos.*\n/, "SET @@SESSION.SQL_LOG_BIN = @MYSQLDUMP_TEMP_LOG_BIN;\n");
+    for (const [gtid, sets] of [
+      [`/* SET @@GLOBAL.GTID_PURGED='+${uuids}';*/`, false],
+      [`SET @@GLOBAL.GTID_PURGED=/*!80000 '+'*/ '${uuids}';`, true],
+    ] as const) {
+      for (const chunk of [1, 13, 100_000]) {
+        const text = header(gtid) + ORDERS + footer;
+        const { facts, parts } = sections(text, chunk);
+        expect(facts).toMatchObject({ setsGtidPurged: sets, disablesBinlog: true, gtid: uuids.replace("\n", ""), rows: 5 });
+        const replication = parts.filter(([k]) => k === "replication").map(([, t]) => t);
+        expect(replication).toEqual(["SET @@SESSION.SQL_LOG_BIN= 0;\n", `${gtid}\n`, "SET @@SESSION.SQL_LOG_BIN = @MYSQLDUMP_TEMP_LOG_BIN;\n"]);
+        const kept = parts.filter(([k]) => k !== "replication").map(([, t]) => t).join("");
+        expect(kept).not.toMatch(/SQL_LOG_BIN= 0|GTID_PURGED=|= @MYSQLDUMP_TEMP_LOG_BIN/);
+        expect(kept).toContain("SET @MYSQLDUMP_TEMP_LOG_BIN = @@SESSION.SQL_LOG_BIN;");
+        expect(parts.map(([, t]) => t).join("")).toBe(text);
+      }
+    }
+  });
+
   it("finds nothing in a file that is not a dump", () => {
     const f = scanDump(Buffer.from("hello\nworld\n"));
     expect(f.tool).toBeNull();
