@@ -6,10 +6,9 @@ import { runPreflight } from "../../lib/preflight";
 import { inputs } from "./fixture";
 
 /**
- * The docker check runs the real docker CLI. No docker daemon or podman socket is started
- * here (lib/sandbox has no container engine yet), so only the error paths are proven: a host
- * that does not answer, a CLI that is missing. The passing path (version, then the container's
- * state) is not tested on this machine.
+ * The docker check with the real docker CLI, on the errors a running engine cannot produce: a
+ * host that does not answer, a CLI that is missing. The passing path and an unknown container
+ * run against real podman in docker-podman.test.ts.
  */
 describe("preflight: docker host", () => {
   it("reports a docker host that does not answer, naming the host", async () => {
