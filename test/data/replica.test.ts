@@ -1,13 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { seq } from "../backup/helpers";
 import { Pair, startPair } from "./pair";
 
 /**
  * Reverse replication mode against a real MariaDB replication pair: the source writes a
- * binlog with GTIDs, the target replicates from it.
+ * binlog with GTIDs, the target replicates from it. MariaDB's own GTIDs and CHANGE MASTER;
+ * the MySQL GTID replica is test/data/mysql-replica.test.ts.
  */
 let pair: Pair;
 beforeAll(async () => {
-  pair = await startPair("replica", { source: ["--log-bin=binlog", "--server-id=1", "--binlog-format=ROW"], target: ["--server-id=2"] });
+  pair = await startPair("replica", { flavor: "mariadb", source: ["--log-bin=binlog", "--server-id=1", "--binlog-format=ROW"], target: ["--server-id=2"] });
   await pair.onBoth("CREATE TABLE events (id INT PRIMARY KEY, v INT)");
   // Start replicating from the source's current position (the setup above ran on both already).
   const [pos] = (await pair.column("source", "SELECT @@global.gtid_binlog_pos")) as string[];
@@ -24,7 +26,7 @@ afterAll(async () => {
 
 describe("reverse replication mode", () => {
   it("reports a replica that applied everything, by MariaDB GTID, and verifies", async () => {
-    await pair.onSource("INSERT INTO events SELECT seq, seq FROM seq_1_to_500");
+    await pair.onSource(`INSERT INTO events SELECT seq, seq FROM ${seq(1, 500)}`);
     const r = await pair.verify({ replica: true, replicaWaitSeconds: 20 });
     expect(r.replica).toMatchObject({ caughtUp: true, method: "mariadb-gtid", ioRunning: true, sqlRunning: true });
     expect(r.replica?.replicaPosition).toBe(r.replica?.sourcePosition);

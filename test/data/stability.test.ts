@@ -1,78 +1,82 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testFlavors } from "../../lib/sandbox/server";
+import { seq } from "../backup/helpers";
 import { Pair, startPair } from "./pair";
 
 /**
  * The source changing during a verify must never produce "identical": a write behind an
  * already-compared chunk moves the source's commit marker, and the table is compared again.
  */
-let pair: Pair;
-beforeAll(async () => {
-  pair = await startPair("stable");
-  await pair.onBoth("CREATE TABLE live (id INT PRIMARY KEY, v INT)", "INSERT INTO live SELECT seq, seq FROM seq_1_to_2000");
-});
-afterAll(async () => {
-  await pair?.stop();
-});
-
-describe("a source that changes during verify", () => {
-  it("is not called identical when a compared chunk changes afterwards", async () => {
-    let wrote = false;
-    const r = await pair.verify({
-      tables: ["live"],
-      chunkSize: 200,
-      rounds: 1,
-      onChunk: async (e) => {
-        // After the first chunk is compared, change a row inside it on the source.
-        if (!wrote && e.chunk.range.to) {
-          wrote = true;
-          await pair.onSource("UPDATE live SET v = -v WHERE id = 5");
-        }
-      },
-    });
-    expect(wrote).toBe(true);
-    expect(r.identical).toBe(false);
-    expect(r.tables[0].stability).toBe("changing");
+describe.each(testFlavors())("stability (%s)", (flavor) => {
+  let pair: Pair;
+  beforeAll(async () => {
+    pair = await startPair("stable", { flavor });
+    await pair.onBoth("CREATE TABLE live (id INT PRIMARY KEY, v INT)", `INSERT INTO live SELECT seq, seq FROM ${seq(1, 2000)}`);
+  });
+  afterAll(async () => {
+    await pair?.stop();
   });
 
-  it("flags a comparison that saw writes, and the next quiet one reports every difference", async () => {
-    let wrote = false;
-    const r = await pair.verify({
-      tables: ["live"],
-      chunkSize: 200,
-      onChunk: async () => {
-        if (!wrote) {
-          wrote = true;
-          await pair.onSource("UPDATE live SET v = v + 1 WHERE id = 7");
-        }
-      },
+  describe("a source that changes during verify", () => {
+    it("is not called identical when a compared chunk changes afterwards", async () => {
+      let wrote = false;
+      const r = await pair.verify({
+        tables: ["live"],
+        chunkSize: 200,
+        rounds: 1,
+        onChunk: async (e) => {
+          // After the first chunk is compared, change a row inside it on the source.
+          if (!wrote && e.chunk.range.to) {
+            wrote = true;
+            await pair.onSource("UPDATE live SET v = -v WHERE id = 5");
+          }
+        },
+      });
+      expect(wrote).toBe(true);
+      expect(r.identical).toBe(false);
+      expect(r.tables[0].stability).toBe("changing");
     });
-    expect(r.identical).toBe(false);
-    expect(r.tables[0].stability).toBe("changing");
-    const quiet = await pair.verify({ tables: ["live"], chunkSize: 200 });
-    expect(quiet.tables[0]).toMatchObject({ identical: false, changed: 2, stability: "proven", rounds: 1 });
-  });
 
-  it("compares again after a write that was undone, and proves identical in the next round", async () => {
-    await pair.sync({ tables: ["live"] });
-    let wrote = false;
-    const r = await pair.verify({
-      tables: ["live"],
-      chunkSize: 200,
-      onChunk: async () => {
-        if (!wrote) {
-          wrote = true;
-          await pair.onSource("UPDATE live SET v = v + 1 WHERE id = 9", "UPDATE live SET v = v - 1 WHERE id = 9");
-        }
-      },
+    it("flags a comparison that saw writes, and the next quiet one reports every difference", async () => {
+      let wrote = false;
+      const r = await pair.verify({
+        tables: ["live"],
+        chunkSize: 200,
+        onChunk: async () => {
+          if (!wrote) {
+            wrote = true;
+            await pair.onSource("UPDATE live SET v = v + 1 WHERE id = 7");
+          }
+        },
+      });
+      expect(r.identical).toBe(false);
+      expect(r.tables[0].stability).toBe("changing");
+      const quiet = await pair.verify({ tables: ["live"], chunkSize: 200 });
+      expect(quiet.tables[0]).toMatchObject({ identical: false, changed: 2, stability: "proven", rounds: 1 });
     });
-    expect(r.identical).toBe(true);
-    expect(r.tables[0]).toMatchObject({ stability: "proven", rounds: 2 });
-  });
 
-  it("is identical, proven, when nothing writes", async () => {
-    await pair.sync({ tables: ["live"] });
-    const r = await pair.verify({ tables: ["live"], chunkSize: 200 });
-    expect(r.identical).toBe(true);
-    expect(r.tables[0]).toMatchObject({ stability: "proven", rounds: 1 });
+    it("compares again after a write that was undone, and proves identical in the next round", async () => {
+      await pair.sync({ tables: ["live"] });
+      let wrote = false;
+      const r = await pair.verify({
+        tables: ["live"],
+        chunkSize: 200,
+        onChunk: async () => {
+          if (!wrote) {
+            wrote = true;
+            await pair.onSource("UPDATE live SET v = v + 1 WHERE id = 9", "UPDATE live SET v = v - 1 WHERE id = 9");
+          }
+        },
+      });
+      expect(r.identical).toBe(true);
+      expect(r.tables[0]).toMatchObject({ stability: "proven", rounds: 2 });
+    });
+
+    it("is identical, proven, when nothing writes", async () => {
+      await pair.sync({ tables: ["live"] });
+      const r = await pair.verify({ tables: ["live"], chunkSize: 200 });
+      expect(r.identical).toBe(true);
+      expect(r.tables[0]).toMatchObject({ stability: "proven", rounds: 1 });
+    });
   });
 });
