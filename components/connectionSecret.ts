@@ -21,6 +21,11 @@ export interface ConnectionSecretArgs {
   readonly extras: ConnectionExtras;
   /** Makes apps re-read the secret and drop pooled connections (e.g. `kubectl rollout restart deploy/app`). */
   readonly recycleCommand?: string;
+  /**
+   * ssm: the KMS key the parameter is written with; absent: SSM's default key (alias/aws/ssm,
+   * PutParameter without KeyId). Preflight checks it is the key the parameter has today.
+   */
+  readonly kmsKeyId?: string;
   /** The run: the recycle runs again on every run (the other stack may have moved AWSCURRENT since), in the project root. */
   readonly run: RunContext;
 }
@@ -48,7 +53,7 @@ export class ConnectionSecret extends pulumi.ComponentResource {
     } else {
       // `overwrite` takes over the existing parameter instead of failing on it. SecureString
       // values land in state in plain text unless the input is a secret: `value` is one.
-      written = new aws.ssm.Parameter(`${name}-parameter`, { name: args.secretId, type: "SecureString", value, overwrite: true }, gate);
+      written = new aws.ssm.Parameter(`${name}-parameter`, { name: args.secretId, type: "SecureString", value, overwrite: true, ...(args.kmsKeyId ? { keyId: args.kmsKeyId } : {}) }, gate);
     }
     this.arn = written.arn;
 

@@ -215,6 +215,7 @@ export const STEP_PLANS: Readonly<Record<StepId, (config: RollbackConfig, d: Dir
         password: live.password,
         extras: c.connectionSecret.extras,
         recycleCommand: c.connectionSecret.recycleCommand,
+        kmsKeyId: c.connectionSecret.kmsKeyId,
       },
     };
   },
