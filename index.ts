@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { Runbook } from "./components/runbook";
 import { asRunError, loadConfig, resolveRunId } from "./lib/config";
+import { loadAwsAccess } from "./lib/config/aws-access";
 import { assertBuilt, projectRoot } from "./lib/config/project";
 
 /**
@@ -18,7 +19,7 @@ try {
   const config = loadConfig();
   const handOver = resolve(projectDir, config.runbook.timelineDir, `next-run-id.${pulumi.getStack()}`);
   const runId = resolveRunId(process.env, { dryRun: pulumi.runtime.isDryRun(), handOver });
-  rollback = new Runbook("rollback", { config, runId, projectDir });
+  rollback = new Runbook("rollback", { config, runId, projectDir, awsAccess: loadAwsAccess() });
 } catch (e) {
   throw asRunError(e);
 }

@@ -1,5 +1,6 @@
 import type { CreateScheduleCommandInput, GetScheduleCommandOutput, SchedulerClient } from "@aws-sdk/client-scheduler";
 import type { dynamic } from "@pulumi/pulumi";
+import { type AwsAccess, changedKeys, clientConfig } from "./access";
 
 /**
  * Dynamic provider for the stop guard: an EventBridge Scheduler schedule whose universal
@@ -13,7 +14,7 @@ import type { dynamic } from "@pulumi/pulumi";
  * The SDK is `require()`d inside the methods (pulumi #13960).
  */
 
-export const GUARD_PROVIDER_VERSION = "1";
+export const GUARD_PROVIDER_VERSION = "2";
 
 /** The universal target (EventBridge Scheduler User Guide, "Using universal targets"). */
 export const STOP_TARGET_ARN = "arn:aws:scheduler:::aws-sdk:rds:stopDBInstance";
@@ -22,6 +23,8 @@ export type GuardState = "ENABLED" | "DISABLED";
 
 export interface GuardInputs {
   readonly region: string;
+  /** The stack's `aws:` profile and assumed roles (./access). */
+  readonly access: AwsAccess;
   readonly scheduleName: string;
   readonly groupName: string;
   readonly instanceId: string;
@@ -98,25 +101,25 @@ export async function applyGuard(client: SchedulerClient, inputs: GuardInputs): 
   return { ...inputs, observed: "ENABLED" };
 }
 
-function newClient(region: string): SchedulerClient {
+async function newClient(inputs: Pick<GuardInputs, "region" | "access">): Promise<SchedulerClient> {
   const { SchedulerClient: Client } = require("@aws-sdk/client-scheduler") as typeof import("@aws-sdk/client-scheduler");
-  return new Client({ region });
+  return new Client(await clientConfig(inputs.region, inputs.access));
 }
 
-const INPUT_KEYS: readonly (keyof GuardInputs)[] = ["region", "scheduleName", "groupName", "instanceId", "roleArn", "scheduleExpression", "state", "version"];
+const INPUT_KEYS: readonly (keyof GuardInputs)[] = ["region", "access", "scheduleName", "groupName", "instanceId", "roleArn", "scheduleExpression", "state", "version"];
 
 export const guardProvider: dynamic.ResourceProvider<GuardInputs, GuardOutputs> = {
   /** Asks AWS, like the power provider: the other stack may have flipped the schedule since our last up. */
   async diff(_id, olds, news) {
-    const changed = INPUT_KEYS.filter((k) => olds[k] !== news[k]);
-    const live = (await getSchedule(newClient(news.region), news))?.State ?? "ABSENT";
+    const changed = changedKeys(INPUT_KEYS, olds, news);
+    const live = (await getSchedule(await newClient(news), news))?.State ?? "ABSENT";
     const drifted = news.state === "ENABLED" ? live !== "ENABLED" : live === "ENABLED";
     return { changes: changed.length > 0 || drifted, replaces: [], deleteBeforeReplace: false };
   },
   async create(inputs) {
-    return { id: `${inputs.groupName}/${inputs.scheduleName}`, outs: await applyGuard(newClient(inputs.region), inputs) };
+    return { id: `${inputs.groupName}/${inputs.scheduleName}`, outs: await applyGuard(await newClient(inputs), inputs) };
   },
   async update(_id, _olds, news) {
-    return { outs: await applyGuard(newClient(news.region), news) };
+    return { outs: await applyGuard(await newClient(news), news) };
   },
 };

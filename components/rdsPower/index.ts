@@ -58,6 +58,7 @@ export class RdsPower extends pulumi.ComponentResource {
     const powerInputs: PowerInputs = {
       instanceId: args.instanceId,
       region: args.region,
+      access: args.access,
       desiredState: args.desiredState,
       finalSnapshot: args.finalSnapshot,
       snapshotPrefix: args.snapshotPrefix,
@@ -67,6 +68,7 @@ export class RdsPower extends pulumi.ComponentResource {
     };
     const guardInputs = (g: StopGuardArgs): GuardInputs => ({
       region: args.region,
+      access: args.access,
       instanceId: args.instanceId,
       ...g,
       state: args.desiredState === "stopped" ? "ENABLED" : "DISABLED",

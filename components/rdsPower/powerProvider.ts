@@ -1,6 +1,7 @@
 import type { DBInstance, RDSClient } from "@aws-sdk/client-rds";
 import type { dynamic } from "@pulumi/pulumi";
 import { RollbackError, formatError, isRollbackError } from "../../lib/errors";
+import { type AwsAccess, changedKeys, clientConfig } from "./access";
 
 /**
  * Dynamic provider that stops an RDS instance (with a unique final snapshot) and waits until
@@ -17,13 +18,15 @@ import { RollbackError, formatError, isRollbackError } from "../../lib/errors";
  */
 
 /** Bump when this file's behaviour changes: a changed input forces an update (dynamic providers are stored in state). */
-export const POWER_PROVIDER_VERSION = "1";
+export const POWER_PROVIDER_VERSION = "2";
 
 export type DesiredState = "stopped" | "available";
 
 export interface PowerInputs {
   readonly instanceId: string;
   readonly region: string;
+  /** The stack's `aws:` profile and assumed roles (./access). */
+  readonly access: AwsAccess;
   readonly desiredState: DesiredState;
   /** Take a final snapshot when stopping (R8: "RDS stopped, with a final snapshot"). */
   readonly finalSnapshot: boolean;
@@ -204,12 +207,12 @@ function translate(e: unknown, instanceId: string, snapshotId?: string): unknown
   }
 }
 
-function newClient(region: string): RDSClient {
+async function newClient(inputs: Pick<PowerInputs, "region" | "access">): Promise<RDSClient> {
   const { RDSClient: Client } = require("@aws-sdk/client-rds") as typeof import("@aws-sdk/client-rds");
-  return new Client({ region });
+  return new Client(await clientConfig(inputs.region, inputs.access));
 }
 
-const INPUT_KEYS: readonly (keyof PowerInputs)[] = ["instanceId", "region", "desiredState", "finalSnapshot", "snapshotPrefix", "pollIntervalSeconds", "timeoutMinutes", "version"];
+const INPUT_KEYS: readonly (keyof PowerInputs)[] = ["instanceId", "region", "access", "desiredState", "finalSnapshot", "snapshotPrefix", "pollIntervalSeconds", "timeoutMinutes", "version"];
 
 /**
  * Pulumi's closure serialization rewrites `super(message)` in an Error subclass into a plain
@@ -235,11 +238,11 @@ export const powerProvider: dynamic.ResourceProvider<PowerInputs, PowerOutputs> 
    */
   diff: (_id, olds, news) =>
     withPlainErrors(async () => {
-      const changed = INPUT_KEYS.filter((k) => olds[k] !== news[k]);
-      const live = (await describeInstance(newClient(news.region), news.instanceId)).DBInstanceStatus;
+      const changed = changedKeys(INPUT_KEYS, olds, news);
+      const live = (await describeInstance(await newClient(news), news.instanceId)).DBInstanceStatus;
       return { changes: changed.length > 0 || live !== news.desiredState, replaces: [], deleteBeforeReplace: false };
     }),
-  create: (inputs) => withPlainErrors(async () => ({ id: inputs.instanceId, outs: await applyPowerState(newClient(inputs.region), inputs, realClock) })),
-  update: (_id, _olds, news) => withPlainErrors(async () => ({ outs: await applyPowerState(newClient(news.region), news, realClock) })),
+  create: (inputs) => withPlainErrors(async () => ({ id: inputs.instanceId, outs: await applyPowerState(await newClient(inputs), inputs, realClock) })),
+  update: (_id, _olds, news) => withPlainErrors(async () => ({ outs: await applyPowerState(await newClient(news), news, realClock) })),
   // No delete: destroying a stack must leave the instance as it is (it is shared and long-lived).
 };

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { RollbackConfig } from "../../lib/config";
+import type { AwsAccess } from "../../lib/config/aws-access";
 import type { DnsWeights as Weights, Side } from "../../lib/dns-weights";
 import type { StepId } from "../../lib/runbook";
 import { reportCommandLine, runContext, stepCommandLine } from "../command-line";
@@ -24,6 +25,8 @@ export interface RunbookArgs {
   readonly runId: string;
   /** The project root on the runner (lib/config/project.ts projectRoot): where local commands run. */
   readonly projectDir: string;
+  /** The stack's `aws:` profile and assumed roles, for the RDS dynamic providers (lib/config/aws-access.ts). */
+  readonly awsAccess: AwsAccess;
 }
 
 /**
@@ -89,7 +92,7 @@ export class Runbook extends pulumi.ComponentResource {
         "connection-secret": (p) => (built.secret = new ConnectionSecret(`${name}-connection-secret`, { ...p.args, run }, gate)),
         "nginx-upstream": (p) => (built.nginx = new NginxUpstream(`${name}-nginx-upstream`, { ...p.args, run }, gate)),
         "dns-weights": (p) => (built.dns = new DnsWeights(`${name}-dns-weights`, p.args, gate)),
-        "rds-power": (p) => new RdsPower(`${name}-rds`, p.args, gate),
+        "rds-power": (p) => new RdsPower(`${name}-rds`, { ...p.args, access: args.awsAccess }, gate),
         "idc-health": (p) => new IdcMysql(`${name}-idc-mysql`, { ...p.args, run }, gate),
         // The report of a successful run, written by `pulumi up` itself. A run stopped by a failed
         // step gets none from here (Pulumi skips what depends on a failure): the switch workflow

@@ -40,10 +40,10 @@ export function runbookOrder(target: Side): StepId[] {
 }
 
 /** The steps that copy the side being left onto the target and prove the copy. */
-const COPY_BACK: readonly StepId[] = ["sync", "verify", "settle"];
+const COPY_BACK: readonly StepId[] = ["sync", "verify", "proof-check", "settle"];
 
 /**
- * The steps this stack runs, in order: runbookOrder without `sync`, `verify` and `settle` when
+ * The steps this stack runs, in order: runbookOrder without `sync`, `verify` and the checks of its proof when
  * runbook.copyBack is false. Then the cut-over never took user traffic, IDC is still the
  * truth, and AWS may hold an incomplete load that a sync would copy over IDC (deleting every
  * row AWS lacks). The chain runs diff → connection-secret, so every traffic move still waits
@@ -74,7 +74,7 @@ export type StepPlan =
   | { readonly kind: "idc-health"; readonly args: Omit<IdcMysqlArgs, "run"> }
   | { readonly kind: "connection-secret"; readonly args: Omit<ConnectionSecretArgs, "run"> }
   | { readonly kind: "dns-weights"; readonly args: DnsWeightsArgs }
-  | { readonly kind: "rds-power"; readonly args: RdsPowerArgs }
+  | { readonly kind: "rds-power"; readonly args: Omit<RdsPowerArgs, "access"> }
   /** The run's report: the Runbook runs scripts/report.ts unwrapped, after every traffic step (reportCommandLine). */
   | { readonly kind: "report" };
 
@@ -132,7 +132,7 @@ function fenceFlags(config: RollbackConfig): (string | number)[] {
   return ["--users", f.users.join(","), "--method", f.method];
 }
 
-/** How many times settle re-syncs and re-verifies a side that moved after verify (runbook.fence.resyncOnMove). */
+/** How many times proof-check re-syncs and re-verifies a side that moved after verify (runbook.fence.resyncOnMove). */
 export const SETTLE_RESYNC_ROUNDS = 2;
 
 function healthFlags(config: RollbackConfig): (string | number)[] {
@@ -201,6 +201,14 @@ export const STEP_PLANS: Readonly<Record<StepId, (config: RollbackConfig, d: Dir
   diff: (c, d) => command("runner", [...tableFlags(c), "--json"], sourceAndTarget(c, d), [0, 1]),
   sync: (c, d) => command("runner", [...tableFlags(c), ...shrinkFlags(c), "--json"], sourceAndTarget(c, d)),
   verify: (c, d) => command("runner", [...tableFlags(c), ...(c.runbook.chunkSize ? ["--chunk-size", c.runbook.chunkSize] : []), "--json"], sourceAndTarget(c, d)),
+  // The same check right after verify, while the target takes no writes yet: with resyncOnMove a
+  // moved side is synced and verified again (the re-sync is safe only before traffic moves).
+  "proof-check": (c, d) =>
+    command(
+      "runner",
+      ["check", ...fenceFlags(c), ...(c.runbook.fence.resyncOnMove ? ["--resync-on-move", SETTLE_RESYNC_ROUNDS, ...tableFlags(c), ...shrinkFlags(c)] : []), "--json"],
+      { DATABASE_URL: databaseUrl(c[d.source]), ...(c.runbook.fence.resyncOnMove ? sourceAndTarget(c, d) : {}) },
+    ),
   // The fence the other stack's run left on the side traffic moves to (none: nothing to lift).
   unfence: (c, d) => command("runner", ["off", ...fenceFlags(c), "--record", fenceRecord(c, d.target), "--json"], { DATABASE_URL: databaseUrl(c[d.target]) }),
   "connection-secret": (c, d) => {
@@ -239,13 +247,8 @@ export const STEP_PLANS: Readonly<Record<StepId, (config: RollbackConfig, d: Dir
   "dns-weights": (c, d) => ({ kind: "dns-weights", args: { ...c.route53, target: d.target } }),
   "maintenance-off": (c) => command("nginx", ["off", "--flag", c.nginx.maintenanceFlag, "--json"]),
   // fence check against the position verify proved identical (read from the run's timeline, which
-  // step.ts passes as ROLLBACK_TIMELINE); with resyncOnMove a moved side is synced and verified again.
-  settle: (c, d) =>
-    command(
-      "runner",
-      ["check", ...fenceFlags(c), ...(c.runbook.fence.resyncOnMove ? ["--resync-on-move", SETTLE_RESYNC_ROUNDS, ...tableFlags(c), ...shrinkFlags(c)] : []), "--json"],
-      { DATABASE_URL: databaseUrl(c[d.source]), ...(c.runbook.fence.resyncOnMove ? sourceAndTarget(c, d) : {}) },
-    ),
+  // step.ts passes as ROLLBACK_TIMELINE). Never a re-sync: the target is live by now.
+  settle: (c, d) => command("runner", ["check", ...fenceFlags(c), "--json"], { DATABASE_URL: databaseUrl(c[d.source]) }),
   "rds-power": (c, d) => {
     const { stopGuard, ...r } = c.rds;
     return {

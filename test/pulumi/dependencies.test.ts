@@ -27,7 +27,7 @@ async function capture(stack: StackName, edit?: (c: Record<string, any>) => void
     captured.push({ resource: a.resource, name: a.name, type: a.type, props: a.props, opts: a.opts });
     return undefined;
   };
-  new Runbook("rollback", { config: loadConfig(), runId: "run-1", projectDir: ROOT }, { transformations: [record] });
+  new Runbook("rollback", { config: loadConfig(), runId: "run-1", projectDir: ROOT, awsAccess: {} }, { transformations: [record] });
   // Let registrations finish before the next test's setMocks replaces this monitor.
   await recorder.settled();
   return new Graph(captured);
@@ -181,6 +181,7 @@ describe("the rollback stack with runbook.copyBack false (the cut-over never too
     // Between them only unfence (lifting the cut-over's fence on IDC), which waits for diff too.
     expect(g.get("rollback-unfence").opts.dependsOn).toEqual([g.get("rollback-diff").resource]);
     expect(names).not.toContain("rollback-settle");
+    expect(names).not.toContain("rollback-proof-check");
     expectChain(g, plannedSteps(loadConfig()));
   });
 });

@@ -156,3 +156,26 @@ describe("the run id", () => {
     expect(String(failure)).toContain("RUN_ID_MISSING: ROLLBACK_RUN_ID: must be set in CI, once per workflow run");
   });
 });
+
+describe("the RDS dynamic providers", () => {
+  it("get the stack's aws: profile and assumed roles, and its region, like the @pulumi/aws resources", async () => {
+    const r = await runProgram("rollback", (c) => {
+      c["aws:profile"] = "prod";
+      c["aws:assumeRoles"] = [{ roleArn: "arn:aws:iam::210987654321:role/rollback-deployer", sessionName: "rollback" }];
+    });
+    for (const name of ["rollback-rds-power", "rollback-rds-guard"]) {
+      expect(r.byName(name).inputs, name).toMatchObject({
+        region: "ap-northeast-2",
+        access: { profile: "prod", assumeRoles: [{ roleArn: "arn:aws:iam::210987654321:role/rollback-deployer", sessionName: "rollback" }] },
+      });
+    }
+  });
+
+  it("refuses an assumed role that is not an ARN, naming the key", async () => {
+    const failure = await runProgram("rollback", (c) => (c["aws:assumeRoles"] = [{ roleArn: "deployer" }])).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(String(failure)).toContain("CONFIG_INVALID: aws:assumeRoles[0].roleArn: must be an IAM role ARN");
+  });
+});

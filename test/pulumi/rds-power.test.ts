@@ -15,6 +15,7 @@ import {
   SchedulerClient,
   UpdateScheduleCommand,
 } from "@aws-sdk/client-scheduler";
+import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type GuardInputs, STOP_TARGET_ARN, applyGuard, guardProvider } from "../../components/rdsPower/guardProvider";
@@ -23,18 +24,22 @@ import { RollbackError } from "../../lib/errors";
 
 const rds = mockClient(RDSClient);
 const scheduler = mockClient(SchedulerClient);
+const sts = mockClient(STSClient);
 beforeEach(() => {
   rds.reset();
   scheduler.reset();
+  sts.reset();
 });
 afterEach(() => {
   rds.reset();
   scheduler.reset();
+  sts.reset();
 });
 
 const INPUTS: PowerInputs = {
   instanceId: "shop-prod",
   region: "ap-northeast-2",
+  access: {},
   desiredState: "stopped",
   finalSnapshot: true,
   snapshotPrefix: "rollback-final",
@@ -253,6 +258,7 @@ describe("snapshot ids", () => {
 describe("the stop guard", () => {
   const GUARD: GuardInputs = {
     region: "ap-northeast-2",
+    access: {},
     scheduleName: "keep-shop-prod-stopped",
     groupName: "default",
     instanceId: "shop-prod",
@@ -311,3 +317,56 @@ describe("the stop guard", () => {
     expect(await guardProvider.diff!("default/keep", olds, GUARD)).toMatchObject({ changes: false });
   });
 });
+
+describe("the providers' AWS account (issue 13, item 8)", () => {
+  const ROLE = "arn:aws:iam::210987654321:role/rollback-deployer";
+  const roleCredentials = () =>
+    sts.on(AssumeRoleCommand).resolves({ Credentials: { AccessKeyId: "ASIAROLE", SecretAccessKey: "role-secret", SessionToken: "role-token", Expiration: new Date("2099-01-01T00:00:00Z") } });
+  const configOf = async (client: { config: { region: () => Promise<string>; credentials: () => Promise<{ accessKeyId: string; sessionToken?: string }> } }) => ({
+    region: await client.config.region(),
+    credentials: await client.config.credentials(),
+  });
+
+  it("stops RDS with the stack's assumed role and region, not the runner's default credentials", async () => {
+    roleCredentials();
+    rds.on(DescribeDBInstancesCommand).resolves(instance("stopped"));
+    const access = { profile: "prod", assumeRoles: [{ roleArn: ROLE, sessionName: "rollback", externalId: "ext-1" }] };
+    await powerProvider.create({ ...INPUTS, region: "eu-west-1", access });
+    expect(sts.commandCalls(AssumeRoleCommand)[0].args[0].input).toEqual({ RoleArn: ROLE, RoleSessionName: "rollback", ExternalId: "ext-1" });
+    const used = await configOf(rds.commandCalls(DescribeDBInstancesCommand)[0].thisValue as never);
+    expect(used.region).toBe("eu-west-1");
+    expect(used.credentials).toMatchObject({ accessKeyId: "ASIAROLE", sessionToken: "role-token" });
+    // The first hop authenticates with the stack's profile.
+    expect(await (sts.commandCalls(AssumeRoleCommand)[0].thisValue as STSClient).config.profile).toBe("prod");
+  });
+
+  it("chains aws:assumeRoles in order, each with the previous role's credentials", async () => {
+    sts.on(AssumeRoleCommand, { RoleArn: "arn:aws:iam::1:role/a" }).resolves({ Credentials: { AccessKeyId: "ASIAA", SecretAccessKey: "a", SessionToken: "ta", Expiration: new Date("2099-01-01") } });
+    sts.on(AssumeRoleCommand, { RoleArn: ROLE }).resolves({ Credentials: { AccessKeyId: "ASIAB", SecretAccessKey: "b", SessionToken: "tb", Expiration: new Date("2099-01-01") } });
+    scheduler.on(GetScheduleCommand).resolves({ State: "ENABLED" });
+    const access = { assumeRoles: [{ roleArn: "arn:aws:iam::1:role/a" }, { roleArn: ROLE }] };
+    await guardProvider.diff!("default/keep", { ...GUARD_FOR_ACCESS, access, observed: "ENABLED" }, { ...GUARD_FOR_ACCESS, access });
+    const [, second] = sts.commandCalls(AssumeRoleCommand);
+    expect((await configOf(second.thisValue as never)).credentials).toMatchObject({ accessKeyId: "ASIAA" });
+    expect((await configOf(scheduler.commandCalls(GetScheduleCommand)[0].thisValue as never)).credentials).toMatchObject({ accessKeyId: "ASIAB" });
+  });
+
+  it("uses the runner's default credentials chain when the stack sets neither profile nor roles", async () => {
+    rds.on(DescribeDBInstancesCommand).resolves(instance("stopped"));
+    await powerProvider.create(INPUTS);
+    expect(sts.commandCalls(AssumeRoleCommand)).toEqual([]);
+    expect(await (rds.commandCalls(DescribeDBInstancesCommand)[0].thisValue as RDSClient).config.region()).toBe("ap-northeast-2");
+  });
+});
+
+const GUARD_FOR_ACCESS: GuardInputs = {
+  region: "ap-northeast-2",
+  access: {},
+  scheduleName: "keep-shop-prod-stopped",
+  groupName: "default",
+  instanceId: "shop-prod",
+  roleArn: "arn:aws:iam::123456789012:role/rollback-rds-stop-guard",
+  scheduleExpression: "rate(1 day)",
+  state: "ENABLED",
+  version: "2",
+};

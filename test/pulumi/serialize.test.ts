@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DescribeDBInstancesCommand, RDSClient, StopDBInstanceCommand } from "@aws-sdk/client-rds";
 import { GetScheduleCommand, SchedulerClient } from "@aws-sdk/client-scheduler";
+import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import * as pulumi from "@pulumi/pulumi";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -55,15 +56,21 @@ describe("the dynamic providers, compiled by tsc", () => {
     const { text, loaded } = await roundTrip(compiled(PROVIDERS[0]).powerProvider);
     expect(text).toContain('require("@aws-sdk/client-rds")');
     const rds = mockClient(RDSClient);
+    const sts = mockClient(STSClient);
     try {
+      // The stack's assumed role travels with the serialized text (components/rdsPower/access.ts).
+      sts.on(AssumeRoleCommand).resolves({ Credentials: { AccessKeyId: "ASIAROLE", SecretAccessKey: "s", SessionToken: "t", Expiration: new Date("2099-01-01") } });
       rds.on(DescribeDBInstancesCommand)
         .resolvesOnce({ DBInstances: [{ DBInstanceIdentifier: "shop-prod", Engine: "mysql", DBInstanceStatus: "available" }] })
         .resolves({ DBInstances: [{ DBInstanceIdentifier: "shop-prod", Engine: "mysql", DBInstanceStatus: "stopped" }] });
       rds.on(StopDBInstanceCommand).resolves({});
-      const inputs = { instanceId: "shop-prod", region: "ap-northeast-2", desiredState: "stopped", finalSnapshot: true, snapshotPrefix: "rollback-final", pollIntervalSeconds: 1, timeoutMinutes: 1, version: "1" };
+      const access = { assumeRoles: [{ roleArn: "arn:aws:iam::210987654321:role/rollback-deployer" }] };
+      const inputs = { instanceId: "shop-prod", region: "ap-northeast-2", access, desiredState: "stopped", finalSnapshot: true, snapshotPrefix: "rollback-final", pollIntervalSeconds: 1, timeoutMinutes: 1, version: "1" };
       const created = await loaded.create(inputs);
       expect(created).toMatchObject({ id: "shop-prod", outs: { status: "stopped" } });
       expect(rds.commandCalls(StopDBInstanceCommand)[0].args[0].input.DBSnapshotIdentifier).toMatch(/^rollback-final-shop-prod-\d{8}t\d{6}z$/);
+      expect(sts.commandCalls(AssumeRoleCommand)[0].args[0].input.RoleArn).toBe("arn:aws:iam::210987654321:role/rollback-deployer");
+      expect(await (rds.commandCalls(StopDBInstanceCommand)[0].thisValue as RDSClient).config.credentials()).toMatchObject({ accessKeyId: "ASIAROLE" });
 
       // Errors keep their text through serialization (an Error subclass alone would not).
       rds.reset();
@@ -71,6 +78,7 @@ describe("the dynamic providers, compiled by tsc", () => {
       await expect(loaded.create(inputs)).rejects.toThrow(/^RDS_INVALID_STATE: shop-prod: is "modifying"; RDS can only stop an available instance/);
     } finally {
       rds.restore();
+      sts.restore();
     }
   });
 
@@ -80,7 +88,7 @@ describe("the dynamic providers, compiled by tsc", () => {
     const scheduler = mockClient(SchedulerClient);
     try {
       scheduler.on(GetScheduleCommand).resolves({ State: "DISABLED" });
-      const news = { region: "ap-northeast-2", scheduleName: "keep", groupName: "default", instanceId: "shop-prod", roleArn: "arn:aws:iam::1:role/r", scheduleExpression: "rate(1 day)", state: "ENABLED", version: "1" };
+      const news = { region: "ap-northeast-2", access: {}, scheduleName: "keep", groupName: "default", instanceId: "shop-prod", roleArn: "arn:aws:iam::1:role/r", scheduleExpression: "rate(1 day)", state: "ENABLED", version: "1" };
       expect(await loaded.diff!("default/keep", { ...news, observed: "ENABLED" }, news)).toMatchObject({ changes: true });
     } finally {
       scheduler.restore();
