@@ -35,7 +35,7 @@ export interface TableState {
 
 /** One side of the pair a state belongs to. */
 export interface StateServer {
-  /** user@host:port/db as reported. */
+  /** host:port/db (not the account: another user may resume it). */
   readonly label: string;
   /** flavor.ts serverIdentitySql: @@server_uuid, or MariaDB's host:port#server_id. */
   readonly identity: string;

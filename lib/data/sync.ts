@@ -111,9 +111,10 @@ async function acquireSyncLock(writer: Connection, target: Side): Promise<void> 
   );
 }
 
+/** Which server and database a side is, for the resume state: not the account (another user may resume or restore). */
 async function serverOf(side: Side): Promise<StateServer> {
   const [r] = await rows<{ id: string }>(side.reader, serverIdentitySql(side));
-  return { label: side.label, identity: String(r.id) };
+  return { label: `${side.dsn.host}:${side.dsn.port}/${side.dsn.database}`, identity: String(r.id) };
 }
 
 function interrupted(target: Side): RollbackError {

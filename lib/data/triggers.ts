@@ -112,15 +112,15 @@ export async function createInSession(
     await c.query(OBJECT_SESSION_SQL, [settings.sqlMode, settings.characterSetClient, settings.collationConnection]);
     await c.query(statement);
   } catch (e) {
-    const definer = /SUPER|SET_USER_ID|SET_ANY_DEFINER|SET USER|definer/i.test(messageOf(e));
-    throw new RollbackError(
-      "OBJECT_CREATE",
-      subject,
-      `recreating it on the target failed: ${messageOf(e)}`,
-      definer
+    const message = messageOf(e);
+    // MySQL with binary logging: a trigger or routine created without SUPER is refused unless
+    // log_bin_trust_function_creators=1 (a parameter-group setting on RDS), whatever the DEFINER.
+    const hint = /log_bin_trust_function_creators/.test(message)
+      ? "set log_bin_trust_function_creators=1 on the target (binary logging is on), or sync as an account with SUPER; then rerun sync or sync --restore-triggers"
+      : /SUPER|SET_USER_ID|SET_ANY_DEFINER|SET USER|definer/i.test(message)
         ? `recreating an object with another user's DEFINER needs ${definerPrivilege(server)} (or SUPER) on the target; grant it, then rerun sync or sync --restore-triggers`
-        : "fix the cause, then rerun sync or sync --restore-triggers: the definitions are kept in the resume state",
-    );
+        : "fix the cause, then rerun sync or sync --restore-triggers: the definitions are kept in the resume state";
+    throw new RollbackError("OBJECT_CREATE", subject, `recreating it on the target failed: ${message}`, hint);
   } finally {
     await c.end().catch(() => undefined);
   }

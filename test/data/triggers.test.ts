@@ -3,7 +3,7 @@ import type { Connection } from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "../../lib/mysql";
 import { testFlavors } from "../../lib/sandbox/server";
-import { seq } from "../backup/helpers";
+import { seq } from "../../lib/sandbox/seq";
 import { Pair, runScript, startPair } from "./pair";
 
 /**
@@ -110,6 +110,28 @@ describe.each(testFlavors())("target triggers during a sync (%s)", (flavor) => {
     await pair.onTarget("UPDATE payment SET note = 'x' WHERE payment_id = 1", "INSERT INTO address VALUES (99, '99 Side St', ST_GeomFromText('POINT(0 0)'))");
     expect(await pair.column("target", "SELECT note FROM payment WHERE payment_id = 1")).toEqual(["upd:x"]);
     expect(await pair.column("target", "SELECT address FROM address WHERE address_id = 99")).toEqual(["99 Side St (café)"]);
+  });
+
+  it("a target account that may not set another DEFINER: the error names the privilege, the definitions stay for --restore-triggers", async () => {
+    await pair.target.exec(
+      "CREATE USER IF NOT EXISTS 'syncer'@'%' IDENTIFIED BY 'pw'",
+      "GRANT ALL ON app.* TO 'syncer'@'%'",
+      // What the sync needs besides the database: replica status and the stability proof.
+      `GRANT PROCESS, REPLICATION CLIENT, REPLICATION SLAVE${flavor === "mariadb" ? ", SLAVE MONITOR" : ""} ON *.* TO 'syncer'@'%'`,
+      // MySQL with binary logging refuses any trigger from a non-SUPER account without this.
+      ...(flavor === "mysql" ? ["SET GLOBAL log_bin_trust_function_creators = 1"] : []),
+    );
+    const state = `${pair.target.datadir}/definer-state.json`;
+    await pair.onSource("UPDATE customer SET name = 'definer test' WHERE customer_id = 4");
+    const asSyncer = { ...pair.env(), TARGET_DATABASE_URL: pair.target.url("app").replace("root@", "syncer:pw@") };
+    const r = await runScript("sync", ["--tables", "customer", "--state", state, "--json", "--quiet"], asSyncer).done;
+    expect(r.code, r.stderr).toBe(2);
+    const err = JSON.parse(r.stdout).error;
+    expect(err).toMatchObject({ code: "OBJECT_CREATE", subject: "trigger customer_create_date on customer", problem: expect.stringMatching(/SUPER|SET_ANY_DEFINER|SET USER/) });
+    expect(err.hint).toContain(flavor === "mysql" ? "SET_ANY_DEFINER" : "SET USER");
+    expect(JSON.parse(await readFile(state, "utf8")).triggers.map((t: { name: string }) => t.name)).toEqual(["customer_create_date"]);
+    const restored = await runScript("sync", ["--restore-triggers", "--state", state, "--json", "--quiet"], pair.env()).done;
+    expect(JSON.parse(restored.stdout).recreated, restored.stderr).toEqual(["customer_create_date"]);
   });
 
   it("a sync killed (SIGKILL) after dropping the triggers: --restore-triggers, then a rerun, put them back", async () => {
