@@ -236,12 +236,12 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     name: "unlisted-writer",
     rehearses: "issue 11: a write after the proof, by an account the fence does not know",
-    fault: "right after verify, an account outside runbook.fence.users (report_job) inserts an order on AWS",
+    fault: "after verify and proof-check, once traffic is back on IDC, an account outside runbook.fence.users (report_job) inserts an order on AWS",
     manual: { securityIssue: true },
     stopsAt: "settle",
     rollback: (env) => ({
       after: {
-        verify: async () => {
+        health: async () => {
           const password = randomBytes(12).toString("base64url");
           await env.aws.exec(`CREATE USER 'report_job'@'%' IDENTIFIED BY '${password}'`, `GRANT INSERT ON ${DATABASE}.* TO 'report_job'@'%'`);
           const c = await connect({ ...env.aws.dsn(DATABASE), user: "report_job", password });

@@ -1,4 +1,5 @@
-import { unlink } from "node:fs/promises";
+import { mkdir, unlink } from "node:fs/promises";
+import { dirname } from "node:path";
 import { RollbackError, messageOf } from "../errors";
 import { readIfExists, writeFileAtomic } from "../traffic/atomic-file";
 import type { Account } from "./accounts";
@@ -47,6 +48,8 @@ export async function readRecord(path: string): Promise<FenceRecord | undefined>
 }
 
 export async function writeRecord(path: string, r: FenceRecord): Promise<void> {
+  // The runbook's records live in its timeline dir, which the first run may not have made yet.
+  await mkdir(dirname(path), { recursive: true }).catch(() => undefined);
   await writeFileAtomic(path, JSON.stringify(r, null, 2) + "\n");
 }
 
