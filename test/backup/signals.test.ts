@@ -107,6 +107,32 @@ describe.each(testFlavors())("backup create on signals, stale leftovers and a se
     expect(tools.filter((t) => !gone(t))).toEqual([]);
   });
 
+  it("restore on SIGTERM mid-load: exit 143, no stack trace, the staging schema dropped, the target not created", async () => {
+    const dir = join(work, "for-restore");
+    await createBackup({ dsn: server.dsn("app"), out: dir, quiet: true });
+    const child = spawn(process.execPath, ["--import", "tsx", "scripts/backup.ts", "restore", dir, "--create"], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: formatDsn(server.dsn("app_restored")) },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      if (stderr.includes("defer-keys done")) child.kill("SIGTERM");
+    });
+    const [exitCode] = (await once(child, "exit")) as [number];
+    expect(exitCode, stderr).toBe(143);
+    expect(stderr).toMatch(/^interrupted: ABORTED: /m);
+    expect(stderr).not.toMatch(/^\s+at /m);
+    const c = await server.admin();
+    try {
+      const [rows] = await c.query("SELECT SCHEMA_NAME AS s FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'app\\_restored%'");
+      expect(rows).toEqual([]);
+    } finally {
+      await c.end();
+    }
+  });
+
   it("removes partial directories of killed runs on this host, not those of live ones; creates the backup 0700 with 0600 files", async () => {
     const parent = join(work, "stale");
     await mkdir(parent);
