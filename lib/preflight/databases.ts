@@ -3,7 +3,7 @@ import type { Side } from "../dns-weights";
 import { type Dsn, describeDsn, parseDsn } from "../dsn";
 import { RollbackError, isRollbackError } from "../errors";
 import { describeServer, readServerInfo, serverIdentitySql } from "../flavor";
-import { connect } from "../mysql";
+import { connect, describeTls, tlsOf } from "../mysql";
 import type { RdsSeen } from "./aws";
 import type { Findings } from "./check";
 import type { PreflightInputs } from "./inputs";
@@ -16,9 +16,6 @@ const NOT_ANSWERING = /ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|connect t
 
 /** RDS statuses from which rds-power starts the instance (planPower). */
 const STARTABLE = ["stopped", "stopping"];
-
-/** The session's TLS cipher; empty when the connection is plain TCP. */
-const TLS_CIPHER_SQL = "SHOW SESSION STATUS LIKE 'Ssl_cipher'";
 
 interface Seen {
   readonly side: Side;
@@ -97,11 +94,10 @@ async function reach(side: Side, inputs: PreflightInputs, env: NodeJS.ProcessEnv
   try {
     const info = await readServerInfo(conn);
     const [idRows] = await conn.query<RowDataPacket[]>(serverIdentitySql(info));
-    const [tlsRows] = await conn.query<RowDataPacket[]>(TLS_CIPHER_SQL);
-    const cipher = String(tlsRows[0]?.Value ?? "");
+    const tls = describeTls(await tlsOf(conn));
     const where = describeDsn(dsn);
     const identity = String(idRows[0].id);
-    f.evidence.push(`${side}: ${describeServer(info)} at ${where}, server ${identity}, ${cipher ? `TLS ${cipher}` : "no TLS"}`);
+    f.evidence.push(`${side}: ${describeServer(info)} at ${where}, server ${identity}, TLS: ${tls}`);
     return { side, where, identity };
   } finally {
     await conn.end();

@@ -29,7 +29,7 @@ describe.each(testFlavors())("preflight: databases (%s)", (flavor) => {
     const c = await check(idc.port, aws.port, { IDC_DATABASE_URL: url(idc.port), AWS_DATABASE_URL: url(aws.port) });
     expect(c.status).toBe("pass");
     expect(c.evidence).toHaveLength(2);
-    expect(c.evidence[0]).toMatch(new RegExp(`^idc: (MySQL|MariaDB) \\S+ at root@127.0.0.1:${idc.port}/mysql, server \\S+, (TLS \\S+|no TLS)$`));
+    expect(c.evidence[0]).toMatch(new RegExp(`^idc: (MySQL|MariaDB) \\S+ at root@127.0.0.1:${idc.port}/mysql, server \\S+, TLS: PREFERRED, (TLSv\\S+ \\S+|plain TCP)$`));
     expect(c.evidence[1]).toMatch(/^aws: /);
   });
 
@@ -45,6 +45,13 @@ describe.each(testFlavors())("preflight: databases (%s)", (flavor) => {
     expect(c.problems.map((p) => p.code)).toEqual(["DB_CONNECT"]);
     expect(c.problems[0].subject).toBe(`root@127.0.0.1:${idc.port}/mysql`);
     expect(JSON.stringify(c)).not.toContain("s3cret-pw");
+  });
+
+  it("reaches each server with its URL's TLS mode: VERIFY_IDENTITY without a trusted CA is a problem naming the server", async () => {
+    const c = await check(idc.port, aws.port, { IDC_DATABASE_URL: url(idc.port), AWS_DATABASE_URL: `${url(aws.port)}?ssl-mode=VERIFY_IDENTITY` });
+    expect(c.status).toBe("fail");
+    expect(c.problems.map((p) => p.subject)).toEqual([`root@127.0.0.1:${aws.port}/mysql`]);
+    expect(c.evidence.map((e) => e.split(":")[0])).toEqual(["idc"]);
   });
 
   it("leaves an IDC that does not answer to idc-health (which restarts it), unless told not to restart", async () => {
