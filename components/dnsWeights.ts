@@ -30,6 +30,17 @@ export interface DnsWeightsArgs {
 }
 
 /**
+ * How long a weight change may take to reach every Route53 server. aws.route53.Record waits for
+ * it already: terraform-provider-aws (internal/service/route53/record.go) follows every
+ * ChangeResourceRecordSets, the UPSERT of a create or an update alike, with
+ * `waitChangeInsync` (GetChange until INSYNC), bounded by the resource's create/update timeout
+ * (30 min by default). Pulumi's customTimeouts set that bound: 10 minutes, inside the
+ * normalisation phase's 30-minute budget. Past it the record fails, and nothing after the
+ * dns-weights step (maintenance-off, rds-power) runs.
+ */
+export const DNS_INSYNC_TIMEOUT = "10m";
+
+/**
  * The DnsWeights component sets the weights of the two weighted Route53 records (IDC, AWS).
  * Both stacks write the same two records: `allowOverwrite` makes a create an UPSERT instead of
  * failing on the record the other stack wrote, and the records are retained on destroy.
@@ -56,7 +67,7 @@ export class DnsWeights extends pulumi.ComponentResource {
           weightedRoutingPolicies: [{ weight: this.weights[side] }],
           allowOverwrite: true,
         },
-        { parent: this, dependsOn, retainOnDelete: true },
+        { parent: this, dependsOn, retainOnDelete: true, customTimeouts: { create: DNS_INSYNC_TIMEOUT, update: DNS_INSYNC_TIMEOUT } },
       );
     // The target's weight goes up before the source's goes down: the other order passes through
     // weights that are both 0, which Route53 answers as an equal split (and, with health checks,

@@ -150,6 +150,14 @@ describe.each(["rollback", "cutover"] as const)("the %s stack's dependency order
     expect(ssm.get("rollback-connection-secret-parameter").opts.additionalSecretOutputs).toContain("value");
   });
 
+  it("waits, bounded, until Route53 reports each weight change INSYNC before the next step", async () => {
+    const g = await capture(stack);
+    // The record's create/update waits for GetChange INSYNC (terraform-provider-aws waitChangeInsync);
+    // customTimeouts bound it, and maintenance-off depends on both records.
+    for (const side of ["idc", "aws"]) expect(g.get(`rollback-dns-weights-${side}`).opts.customTimeouts, side).toEqual({ create: "10m", update: "10m" });
+    for (const side of ["idc", "aws"]) expect(g.upstreamOf("rollback-maintenance-off")).toContain(`rollback-dns-weights-${side}`);
+  });
+
   it("raises the target's DNS weight before lowering the source's (never both at 0)", async () => {
     const g = await capture(stack);
     const [target, source] = stack === "rollback" ? ["idc", "aws"] : ["aws", "idc"];
