@@ -127,7 +127,7 @@ async function assertFreeTarget(out: string): Promise<void> {
 /** `host pid`: who holds a lock or wrote a partial directory (pids are only comparable on one host). */
 const OWNER = `${hostname()} ${process.pid}`;
 
-/** Whether `owner` ("host pid") is a process of this host that is gone. Pure but for the pid check. */
+/** Whether `owner` ("host pid") names a process of this host that is gone. */
 function deadOwner(owner: string): boolean {
   const [host, pid] = owner.trim().split(" ");
   return host === hostname() && /^\d+$/.test(pid ?? "") && !alive(Number(pid));
@@ -140,6 +140,7 @@ function deadOwner(owner: string): boolean {
  */
 async function lockOut(out: string): Promise<() => Promise<void>> {
   const lock = join(dirname(out), `.${basename(out)}.lock`);
+  await mkdir(dirname(out), { recursive: true });
   for (let attempt = 0; ; attempt++) {
     try {
       await writeFile(lock, `${OWNER}\n`, { flag: "wx", mode: 0o600 });
