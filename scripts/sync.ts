@@ -21,6 +21,7 @@ moment, a rerun resumes and converges.
   --fix-schema-objects  create/replace on the target the triggers, views, routines and events that
                         are missing there or differ from the source's (target-only ones are kept)
   --compare-definers    compare DEFINERs of those objects too (default: ignored)
+  --skip-schema-objects leave those objects out of the final verify
   --restore-triggers    only recreate the triggers a killed sync saved in its state file, then exit
   --max-shrink-pct N    refuse the whole sync, before any write, when a target table would lose
                         more than N % of its rows (5; 100 disables): a source missing rows is

@@ -18,6 +18,7 @@ and the triggers, views, stored routines and events of both databases (normalise
   --replica-wait S      wait up to S seconds for the replica to catch up (0)
   --compare-definers    also compare the DEFINER of triggers, views, routines and events
                         (default: ignored — RDS's master user and IDC's root differ legitimately)
+  --skip-schema-objects compare rows and table schemas only (the report then has objects: null)
   --json                one JSON report on stdout    --quiet           no progress lines
 
 exit 0 identical, 1 differences, 2 error (bad input, connection, unsupported table)`;

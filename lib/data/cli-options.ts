@@ -18,6 +18,7 @@ export const COMPARE_FLAGS = {
   replica: { type: "boolean" },
   "replica-wait": { type: "string" },
   "compare-definers": { type: "boolean" },
+  "skip-schema-objects": { type: "boolean" },
   json: { type: "boolean" },
   quiet: { type: "boolean" },
   help: { type: "boolean" },
@@ -44,6 +45,7 @@ export function compareOptions(v: CompareValues): { options: VerifyOptions; prog
     replica: Boolean(v.replica),
     replicaWaitSeconds: numberFlag(v["replica-wait"], "replica-wait", 0),
     compareDefiners: Boolean(v["compare-definers"]),
+    skipSchemaObjects: Boolean(v["skip-schema-objects"]),
     onChunk: progress.onChunk,
     onTable: () => progress.done(),
   };

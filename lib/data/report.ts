@@ -79,8 +79,8 @@ export interface VerifyReport {
    * provable (stability.ts provenPosition).
    */
   readonly sourcePosition: SourcePosition | null;
-  /** Triggers, views, routines and events compared (objects.ts); set by verify and sync's final verify. */
-  readonly objects?: ObjectsReport;
+  /** Triggers, views, routines and events compared (objects.ts); set by verify and sync's final verify; null with --skip-schema-objects. */
+  readonly objects?: ObjectsReport | null;
   /** Tables left out by --exclude. */
   readonly excluded?: readonly string[];
   /** Names in --tables that are not compared row by row (views), with the reason. */
@@ -89,8 +89,8 @@ export interface VerifyReport {
 }
 
 /** A verify report with the schema objects, excluded and skipped tables folded in: objects that differ make it not identical. */
-export function completeVerify(r: VerifyReport, objects: ObjectsReport, excluded: readonly string[], skipped: readonly SkippedTable[]): VerifyReport {
-  return { ...r, identical: r.identical && objects.diffs.length === 0, objects, excluded, skipped };
+export function completeVerify(r: VerifyReport, objects: ObjectsReport | null, excluded: readonly string[], skipped: readonly SkippedTable[]): VerifyReport {
+  return { ...r, identical: r.identical && !objects?.diffs.length, objects, excluded, skipped };
 }
 
 /** A commit position (lib/flavor.ts) and the proof behind it ("assumed": --assume-quiet, nothing proven). */

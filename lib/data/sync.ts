@@ -345,6 +345,7 @@ async function withObjects(
   skipped: readonly SkippedTable[],
   verify: VerifyReport,
 ): Promise<VerifyReport> {
+  if (opts.skipSchemaObjects) return completeVerify(verify, null, opts.exclude ?? [], skipped);
   const scope = objectScope(opts, checks, skipped);
   let { report, source } = await compareObjects(sides, scope);
   if (opts.fixSchemaObjects && writer && report.diffs.length) {

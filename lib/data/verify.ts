@@ -54,6 +54,8 @@ export interface VerifyOptions extends VerifySettings {
   readonly replicaWaitSeconds?: number;
   /** Compare the DEFINER of triggers, views, routines and events too (default: ignored, see objects.ts). */
   readonly compareDefiners?: boolean;
+  /** Leave triggers, views, routines and events out of the comparison (the report says so: no `objects`). */
+  readonly skipSchemaObjects?: boolean;
 }
 
 export interface Sides {
@@ -257,7 +259,7 @@ export async function verifyDatabases(opts: VerifyOptions): Promise<VerifyReport
     const { checks, skipped } = await prepare(sides, { mode: "verify", tables: opts.tables, exclude: opts.exclude });
     const replica = opts.replica ? await checkReplica(sides.source, sides.target, opts.replicaWaitSeconds ?? 0) : undefined;
     const report = await verifyChecks(sides, checks, opts, replica);
-    const { report: objects } = await compareObjects(sides, objectScope(opts, checks, skipped));
+    const objects = opts.skipSchemaObjects ? null : (await compareObjects(sides, objectScope(opts, checks, skipped))).report;
     return completeVerify(report, objects, opts.exclude ?? [], skipped);
   } finally {
     await sides.source.close();

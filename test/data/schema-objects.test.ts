@@ -64,6 +64,14 @@ describe.each(testFlavors())("schema objects (%s)", (flavor) => {
     expect(text.stderr).toContain("excluded (--exclude): notes");
   });
 
+  it("--skip-schema-objects leaves them out and says so", async () => {
+    await pair.onTarget("DROP FUNCTION order_total");
+    const r = await pair.verify({ exclude: ["notes"], skipSchemaObjects: true });
+    expect(r).toMatchObject({ identical: true, objects: null });
+    expect((await pair.verify({ exclude: ["notes"] })).identical).toBe(false);
+    await pair.onTarget("CREATE FUNCTION order_total(oid INT) RETURNS INT READS SQL DATA RETURN (SELECT total FROM orders WHERE id = oid)");
+  });
+
   it("DEFINERs are ignored unless --compare-definers", async () => {
     await pair.target.exec("CREATE USER IF NOT EXISTS 'app_owner'@'%'", "GRANT ALL ON app.* TO 'app_owner'@'%'");
     await pair.onTarget("DROP VIEW big_orders", "CREATE DEFINER = 'app_owner'@'%' VIEW big_orders AS SELECT id, total FROM orders WHERE total > 100");
