@@ -1,14 +1,15 @@
 /**
  * Restore benchmark (issue 4): a database of --rows rows (default 1,000,000) in four tables, a
- * foreign key between two of them, on a throw-away MariaDB.
- *   1. dump it once with mariadb-dump into one .sql; time `mariadb <db> < dump.sql` into a fresh db
+ * foreign key between two of them, on a throw-away MariaDB (or, --flavor mysql, Oracle MySQL),
+ * with the server family's own tools (mariadb-dump/mariadb or mysqldump/mysql).
+ *   1. dump it once with the dump tool into one .sql; time `<client> <db> < dump.sql` into a fresh db
  *   2. back it up with createBackup; time restoreBackup of that backup into a fresh db
  *      (default --jobs; then --jobs 1, and keys built during the load, to show what each adds)
- *   3. for the create side: mariadb-dump > file vs createBackup vs a mysql2 stream of every row
+ *   3. for the create side: the dump tool > file vs createBackup vs a mysql2 stream of every row
  *      formatted as INSERT text (what a mysql2-based dumper would have to do)
  * Both restores are checked equal to the source (CHECKSUM TABLE). Prints figures, not a test.
  *
- *   npx tsx bench/restore.ts [--rows N] [--rounds N] [--json]
+ *   npx tsx bench/restore.ts [--flavor mariadb|mysql] [--rows N] [--rounds N] [--json]
  */
 import { spawn } from "node:child_process";
 import { createReadStream } from "node:fs";
@@ -21,11 +22,20 @@ import { createConnection, format } from "mysql2";
 import type { RowDataPacket } from "mysql2/promise";
 import { numberFlag, parseCli } from "../lib/cli";
 import { ident } from "../lib/mysql";
-import { LocalServer, startLocalServer } from "../lib/sandbox/server";
+import { LocalServer, SandboxFlavor, startLocalServer } from "../lib/sandbox/server";
+import { serverBinaries } from "../lib/sandbox/binaries";
 import { createBackup, restoreBackup } from "../lib/backup";
+import { clientTool } from "../lib/backup/client";
 import { DUMP_FLAGS } from "../lib/backup/create";
+import { RollbackError } from "../lib/errors";
+import { dumpNoPositionFlags, parseServerVersion } from "../lib/flavor";
+import { seq } from "../test/backup/helpers";
 
-const { values } = parseCli(process.argv.slice(2), { rows: { type: "string" }, rounds: { type: "string" }, json: { type: "boolean" } });
+const { values } = parseCli(process.argv.slice(2), { flavor: { type: "string" }, rows: { type: "string" }, rounds: { type: "string" }, json: { type: "boolean" } });
+const FLAVOR = (values.flavor ?? "mariadb") as SandboxFlavor;
+if (FLAVOR !== "mariadb" && FLAVOR !== "mysql") throw new RollbackError("ARGS_INVALID", "--flavor", `expected mariadb or mysql, got "${FLAVOR}"`);
+// The sandbox's MySQL tools are not on PATH; the library looks in ROLLBACK_TOOLS_DIR first.
+if (FLAVOR === "mysql") process.env.ROLLBACK_TOOLS_DIR ??= serverBinaries("mysql").toolsDir;
 const ROWS = numberFlag(values.rows, "rows", 1_000_000, 1000);
 const ROUNDS = numberFlag(values.rounds, "rounds", 1, 1);
 
@@ -46,10 +56,10 @@ async function seed(server: LocalServer): Promise<void> {
        CONSTRAINT orders_customer FOREIGN KEY (customer_id) REFERENCES app.customers (id))`,
     "CREATE TABLE app.events (id BIGINT PRIMARY KEY, kind VARCHAR(20), payload JSON, at DATETIME(6))",
     "CREATE TABLE app.products (id INT PRIMARY KEY, sku VARCHAR(32) NOT NULL UNIQUE, name VARCHAR(64), price DECIMAL(10,2), tag VARBINARY(16))",
-    `INSERT INTO app.customers SELECT seq, CONCAT('user', seq, '@example.com'), CONCAT('Name ', seq), '2024-01-01' + INTERVAL seq MINUTE, seq / 7 FROM seq_1_to_${c}`,
-    `INSERT INTO app.orders SELECT seq, 1 + seq % ${c}, seq / 3, ELT(1 + seq % 3, 'new', 'paid', 'shipped'), '2024-01-01' + INTERVAL seq SECOND, CONCAT('order note ', seq) FROM seq_1_to_${n("orders")}`,
-    `INSERT INTO app.events SELECT seq, ELT(1 + seq % 4, 'click', 'view', 'buy', 'exit'), JSON_OBJECT('n', seq, 's', MD5(seq)), '2024-01-01' + INTERVAL seq * 1000 MICROSECOND FROM seq_1_to_${n("events")}`,
-    `INSERT INTO app.products SELECT seq, CONCAT('SKU-', seq), CONCAT('Product ', seq), seq / 100, UNHEX(MD5(seq)) FROM seq_1_to_${n("products")}`,
+    `INSERT INTO app.customers SELECT seq, CONCAT('user', seq, '@example.com'), CONCAT('Name ', seq), '2024-01-01' + INTERVAL seq MINUTE, seq / 7 FROM ${seq(1, c)}`,
+    `INSERT INTO app.orders SELECT seq, 1 + seq % ${c}, seq / 3, ELT(1 + seq % 3, 'new', 'paid', 'shipped'), '2024-01-01' + INTERVAL seq SECOND, CONCAT('order note ', seq) FROM ${seq(1, n("orders"))}`,
+    `INSERT INTO app.events SELECT seq, ELT(1 + seq % 4, 'click', 'view', 'buy', 'exit'), JSON_OBJECT('n', seq, 's', LEFT(SHA2(seq, 256), 32)), '2024-01-01' + INTERVAL seq * 1000 MICROSECOND FROM ${seq(1, n("events"))}`,
+    `INSERT INTO app.products SELECT seq, CONCAT('SKU-', seq), CONCAT('Product ', seq), seq / 100, LEFT(UNHEX(SHA2(seq, 256)), 16) FROM ${seq(1, n("products"))}`,
   );
 }
 
@@ -85,6 +95,16 @@ async function withCpu(server: LocalServer, fn: () => Promise<unknown>): Promise
   return { wallS, serverCpuS: (await serverCpuS(server)) - before };
 }
 
+async function serverVersion(server: LocalServer): Promise<string> {
+  const c = await server.admin();
+  try {
+    const [rows] = await c.query<RowDataPacket[]>("SELECT VERSION() AS v");
+    return String(rows[0].v);
+  } finally {
+    await c.end();
+  }
+}
+
 async function checksums(server: LocalServer, db: string): Promise<string> {
   const c = await server.admin();
   try {
@@ -117,15 +137,19 @@ async function mysql2Stream(server: LocalServer): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const server = await startLocalServer({ name: "bench-restore", bufferPoolMb: 768 });
+  const server = await startLocalServer({ flavor: FLAVOR, name: "bench-restore", bufferPoolMb: 768 });
+  const [dumpTool, clientToolBin] = [(await clientTool(FLAVOR, "dump")).bin, (await clientTool(FLAVOR, "client")).bin];
   const work = await mkdtemp(join(tmpdir(), "bench-restore-"));
   const client = ["--host=127.0.0.1", `--port=${server.port}`, "--user=root"];
   try {
     process.stderr.write(`seeding ${ROWS} rows...\n`);
     await seed(server);
     const source = await checksums(server, "app");
+    // MySQL's default (--set-gtid-purged=AUTO) writes SET GTID_PURGED, and loading it into a
+    // second database of the same server fails (ERROR 3546): the plain dump goes without it.
+    const info = parseServerVersion(await serverVersion(server));
     const dumpFile = join(work, "dump.sql");
-    const dumpS = await timed(() => run("mariadb-dump", [...client, ...DUMP_FLAGS, "app"], { stdout: dumpFile }));
+    const dumpS = await timed(() => run(dumpTool, [...client, ...DUMP_FLAGS, ...dumpNoPositionFlags(info), "app"], { stdout: dumpFile }));
     const backupDir = join(work, "backup");
     const createS = await timed(() => createBackup({ dsn: server.dsn("app"), out: backupDir, quiet: true }));
     const mysql2S = await mysql2Stream(server);
@@ -137,14 +161,14 @@ async function main(): Promise<void> {
       const plainDb = `plain_${i}`;
       const plain = await withCpu(server, async () => {
         await server.exec(`CREATE DATABASE ${plainDb}`);
-        await run("mariadb", [...client, plainDb], { stdin: dumpFile });
+        await run(clientToolBin, [...client, plainDb], { stdin: dumpFile });
       });
       let phases = {};
       const ours = await withCpu(server, async () => {
-        phases = (await restoreBackup({ dsn: server.dsn(`ours_${i}`), path: backupDir, quiet: true })).phasesMs;
+        phases = (await restoreBackup({ dsn: server.dsn(`ours_${i}`), path: backupDir, quiet: true, create: true })).phasesMs;
       });
-      const oursJobs1 = await withCpu(server, () => restoreBackup({ dsn: server.dsn(`serial_${i}`), path: backupDir, quiet: true, jobs: 1 }));
-      const oursKeysInline = await withCpu(server, () => restoreBackup({ dsn: server.dsn(`inline_${i}`), path: backupDir, quiet: true, deferKeysMinRows: Infinity }));
+      const oursJobs1 = await withCpu(server, () => restoreBackup({ dsn: server.dsn(`serial_${i}`), path: backupDir, quiet: true, jobs: 1, create: true }));
+      const oursKeysInline = await withCpu(server, () => restoreBackup({ dsn: server.dsn(`inline_${i}`), path: backupDir, quiet: true, deferKeysMinRows: Infinity, create: true }));
       for (const db of [plainDb, `ours_${i}`, `serial_${i}`, `inline_${i}`]) {
         if ((await checksums(server, db)) !== source) throw new Error(`${db} differs from the source`);
         await server.exec(`DROP DATABASE ${db}`);
@@ -158,22 +182,24 @@ async function main(): Promise<void> {
     });
     const restore = { plain: med("plain"), ours: med("ours"), oursJobs1: med("oursJobs1"), oursKeysInline: med("oursKeysInline") };
     const result = {
+      flavor: FLAVOR,
+      server: await serverVersion(server),
       rows: ROWS,
       rounds,
       restore: { ...restore, ratio: restore.ours.wallS / restore.plain.wallS },
-      create: { mariadbDumpToFileS: dumpS, createBackupS: createS, mysql2StreamAndFormatS: mysql2S, ...sizes },
+      create: { dumpToFileS: dumpS, createBackupS: createS, mysql2StreamAndFormatS: mysql2S, ...sizes },
     };
     const f = (s: number) => `${s.toFixed(2)} s`;
     const line = (label: string, r: Run) => `restore  ${label.padEnd(34)} ${f(r.wallS)}  (server CPU ${f(r.serverCpuS)})`;
     process.stderr.write(
       [
-        `rows: ${ROWS} (customers ${n("customers")}, orders ${n("orders")} -> customers, events ${n("events")}, products ${n("products")}); medians of ${ROUNDS} round(s)`,
-        line("mariadb < dump.sql", restore.plain),
+        `${result.server}, rows: ${ROWS} (customers ${n("customers")}, orders ${n("orders")} -> customers, events ${n("events")}, products ${n("products")}); medians of ${ROUNDS} round(s)`,
+        line(`${FLAVOR === "mysql" ? "mysql" : "mariadb"} < dump.sql`, restore.plain),
         line("restoreBackup (default jobs)", restore.ours) + `   ratio ours/plain = ${result.restore.ratio.toFixed(2)}`,
         line("restoreBackup --jobs 1", restore.oursJobs1),
         line("restoreBackup, keys not deferred", restore.oursKeysInline),
         `restore  phases (ms, last round): ${JSON.stringify(rounds.at(-1)!.phases)}`,
-        `create   mariadb-dump > dump.sql:       ${f(dumpS)} (${(sizes.dumpBytes / 1_048_576).toFixed(1)} MB)`,
+        `create   ${FLAVOR === "mysql" ? "mysqldump" : "mariadb-dump"} > dump.sql:${FLAVOR === "mysql" ? "   " : ""}       ${f(dumpS)} (${(sizes.dumpBytes / 1_048_576).toFixed(1)} MB)`,
         `create   createBackup:                  ${f(createS)}`,
         `create   mysql2 stream + INSERT format: ${f(mysql2S)} (rows formatted, nothing written)`,
         "",

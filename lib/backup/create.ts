@@ -119,6 +119,15 @@ export const DUMP_FLAGS = [
   "--max-allowed-packet=1G",
 ] as const;
 
+/**
+ * The dump tool's stderr for the manifest's notes, without mysqldump's advice that a partial
+ * dump "will by default include the GTIDs": ours writes them only as a comment, and restore's
+ * --gtid-policy decides (dump-scanner.ts `replication`). Pure.
+ */
+export function toolWarnings(stderr: string): string {
+  return stderr.replace(/^(mysqldump: )?Warning: A partial dump from a server that has GTIDs[^\n]*\n?/m, "").trim();
+}
+
 async function assertFreeTarget(out: string): Promise<void> {
   const entries = await readdir(out).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? [] : Promise.reject(e)));
   if (entries.length > 0) throw new RollbackError("BACKUP_EXISTS", out, "already exists and is not empty", "choose a new --out directory; backups are never overwritten");
@@ -229,7 +238,7 @@ async function createLocked(opts: CreateOptions, out: string): Promise<CreateRep
       } finally {
         opts.signal?.removeEventListener("abort", stop);
       }
-      return { facts: scanner.end(), warnings: dump.stderr(), exact: await readExact() };
+      return { facts: scanner.end(), warnings: toolWarnings(dump.stderr()), exact: await readExact() };
     });
     if (!scanned.facts.completed) {
       throw new RollbackError("BACKUP_INCOMPLETE", tool.bin, "output ended without the '-- Dump completed' trailer", "see the dump tool's messages above");

@@ -169,7 +169,7 @@ function emptyFacts(): DumpFacts {
 export class DumpScanner {
   readonly facts: DumpFacts = emptyFacts();
   private section: Section = HEADER;
-  private carry: Buffer | null = null;
+  private carry: Buffer[] = [];
   private lastLineIsTrailer = false;
   /** Inside a `replication` statement: the section to go back to after it, and its text so far. */
   private replication: { resume: Section; text: string; open: boolean } | null = null;
@@ -180,22 +180,24 @@ export class DumpScanner {
   constructor(private readonly emit: (section: Section, bytes: Buffer) => void = () => undefined) {}
 
   push(chunk: Buffer): void {
-    const buf = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
-    const last = buf.lastIndexOf(CH.nl);
-    if (last < 0) {
-      this.carry = buf;
+    // mysqldump writes up to a megabyte of rows on one line: the pieces of an unfinished line
+    // are kept apart and joined once it ends (joining at every chunk copied a line ~8 times).
+    // Copies: stream chunks may be reused by their producer.
+    if (chunk.lastIndexOf(CH.nl) < 0) {
+      this.carry.push(Buffer.from(chunk));
       return;
     }
-    // Copy the tail: stream chunks may be reused by their producer.
-    this.carry = last + 1 < buf.length ? Buffer.from(buf.subarray(last + 1)) : null;
+    const buf = this.carry.length > 0 ? Buffer.concat([...this.carry, chunk]) : chunk;
+    const last = buf.lastIndexOf(CH.nl);
+    this.carry = last + 1 < buf.length ? [Buffer.from(buf.subarray(last + 1))] : [];
     this.lines(buf, last + 1);
   }
 
   /** Flushes a last line without a newline and returns the facts; `completed` only if the trailer came last. */
   end(): DumpFacts {
-    if (this.carry) {
-      const tail = this.carry;
-      this.carry = null;
+    if (this.carry.length > 0) {
+      const tail = Buffer.concat(this.carry);
+      this.carry = [];
       this.lines(tail, tail.length);
     }
     this.facts.completed = this.lastLineIsTrailer;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { clientConfig } from "../../lib/backup/client";
+import { toolWarnings } from "../../lib/backup/create";
 import { planDeferredKeys, orphanQuery } from "../../lib/backup/keys";
 import { ManifestSchema, parseSidecar } from "../../lib/backup/manifest";
 import { runPool } from "../../lib/backup/pool";
@@ -131,6 +132,12 @@ describe("backup decisions", () => {
     const d = { host: "rds", port: 3306, user: "u", password: "p", database: "shop", tls: { mode: "VERIFY_IDENTITY" as const, ca: "/etc/rds-ca.pem" } };
     expect(clientConfig(d, "mysql").split("\n")).toEqual(expect.arrayContaining(["ssl-mode=VERIFY_IDENTITY", "ssl-ca=/etc/rds-ca.pem"]));
     expect(clientConfig(d, "mariadb").split("\n")).toEqual(expect.arrayContaining(["ssl", "ssl-verify-server-cert", "ssl-ca=/etc/rds-ca.pem"]));
+  });
+
+  it("drops mysqldump's GTID advice from the notes (the restore's --gtid-policy decides), keeps other warnings", () => {
+    const advice = "Warning: A partial dump from a server that has GTIDs will by default include the GTIDs of all transactions, even those that changed suppressed parts of the database. If you don't want to restore GTIDs, pass --set-gtid-purged=OFF.";
+    expect(toolWarnings(`${advice}\n`)).toBe("");
+    expect(toolWarnings(`mysqldump: ${advice}\nmysqldump: Error: 'x' when trying to dump tablespaces`)).toBe("mysqldump: Error: 'x' when trying to dump tablespaces");
   });
 
   it("maps any table name to its own file inside data/", () => {
