@@ -1,6 +1,7 @@
 import type { PerfQuery } from "../perf";
 import type { LocalServer } from "../sandbox/server";
 import { Progress } from "../progress";
+import { seq } from "../sandbox/seq";
 
 /**
  * The drill's production stand-in: a small shop schema (customers and their orders, with a
@@ -46,7 +47,7 @@ export async function createSchema(server: LocalServer): Promise<void> {
 const BATCH = 100_000;
 
 /**
- * Loads `rows` orders into IDC, server-side (MariaDB's SEQUENCE engine, seq_1_to_N), in batches
+ * Loads `rows` orders into IDC, server-side (a recursive-CTE integer table, both flavours), in batches
  * so a million rows show progress and no statement runs long.
  */
 export async function loadRows(server: LocalServer, rows: number, quiet: boolean): Promise<void> {
@@ -56,7 +57,7 @@ export async function loadRows(server: LocalServer, rows: number, quiet: boolean
     `INSERT INTO ${DATABASE}.customers (id, name, email, created_at, updated_at)
      SELECT seq, CONCAT('customer ', seq), CONCAT('c', seq, '@example.com'),
             '2024-01-01 00:00:00.000000' + INTERVAL seq SECOND, '2024-06-01 00:00:00.123456' + INTERVAL seq SECOND
-     FROM seq_1_to_${customers}`,
+     FROM ${seq(1, customers)}`,
   );
   progress.add(customers);
   for (let from = 1; from <= rows; from += BATCH) {
@@ -67,7 +68,7 @@ export async function loadRows(server: LocalServer, rows: number, quiet: boolean
               ELT(1 + seq % 4, 'new', 'paid', 'shipped', 'cancelled'),
               IF(seq % 5 = 0, NULL, CONCAT('order ', seq)),
               '2024-02-01 00:00:00.000000' + INTERVAL seq SECOND, '2024-07-01 12:00:00.654321' + INTERVAL seq SECOND
-       FROM seq_${from}_to_${to}`,
+       FROM ${seq(from, to)}`,
     );
     progress.add(to - from + 1);
   }

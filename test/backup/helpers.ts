@@ -106,15 +106,8 @@ export function sha256sum(dir: string, name: string): Promise<void> {
   );
 }
 
-/**
- * The integers from..to as a derived table `seq(seq)`, on both flavours (MariaDB's seq_1_to_N
- * engine does not exist on MySQL). Two cross-joined recursive CTEs of 1000 rows: MySQL's
- * cte_max_recursion_depth defaults to 1000, and MariaDB names that limit differently.
- */
-export function seq(from: number, to: number): string {
-  return `(WITH RECURSIVE d(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM d WHERE i < 999)
-    SELECT ${from} + a.i + 1000 * b.i AS seq FROM d a CROSS JOIN d b WHERE ${from} + a.i + 1000 * b.i <= ${to}) seq`;
-}
+/** The integers from..to as a derived table `seq(seq)` on both flavours (one definition, lib/sandbox/seq.ts). */
+export { seq } from "../../lib/sandbox/seq";
 
 /** The dump tool a plain-dump test runs, as an IDC team would: the server's own family's. */
 export async function dumpCommand(server: LocalServer, flags: readonly string[]): Promise<string> {

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testFlavors } from "../../lib/sandbox/server";
-import { seq } from "../backup/helpers";
+import { seq } from "../../lib/sandbox/seq";
 import { Pair, runScript, startPair } from "./pair";
 
 /**

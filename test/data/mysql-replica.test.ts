@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { seq } from "../backup/helpers";
+import { seq } from "../../lib/sandbox/seq";
 import { Pair, startPair } from "./pair";
 
 /**

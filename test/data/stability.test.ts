@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testFlavors } from "../../lib/sandbox/server";
-import { seq } from "../backup/helpers";
+import { seq } from "../../lib/sandbox/seq";
 import { Pair, startPair } from "./pair";
 
 /**
