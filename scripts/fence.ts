@@ -107,10 +107,12 @@ runMain(async (argv) => {
   else if (action === "status") report = await fenceStatus(opts);
   else {
     const proofFile = values["position-from"] ?? (values.position ? undefined : process.env.ROLLBACK_TIMELINE);
-    let expected = values.position ?? (proofFile ? (await loadCutoverProof(proofFile)).sourcePosition ?? undefined : undefined);
+    const proof = proofFile ? await loadCutoverProof(proofFile) : undefined;
+    let since = proof?.sourceBinlog ?? null;
+    let expected = values.position ?? proof?.sourcePosition ?? undefined;
     expected ??= values.record ? (await readRecord(values.record))?.position ?? undefined : undefined;
     if (!expected) throw new RollbackError("ARGS_MISSING", "--position", "check needs the position to compare with", "pass --position <verify's sourcePosition>, --position-from <verify report or timeline>, or --record of a fence that holds one");
-    report = await fenceStatus(opts, expected);
+    report = await fenceStatus(opts, expected, since);
     const rounds = numberFlag(values["resync-on-move"], "resync-on-move", 0);
     // Only a moved position is re-synced: an open session or an unlocked account is a broken
     // fence, and syncing past it would race the writer.
@@ -132,10 +134,11 @@ runMain(async (argv) => {
         break;
       }
       expected = formatPosition(proven);
-      report = { ...(await fenceStatus(opts, expected)), resynced: round };
+      since = proven.file && proven.pos !== null ? { file: proven.file, pos: proven.pos } : null;
+      report = { ...(await fenceStatus(opts, expected, since)), resynced: round };
     }
     for (const m of report.moved ?? []) say(`fence check: MOVED ${m}`);
-    if (report.ok) say(`fence check: holds on ${report.server}; position ${expected} unchanged; no session open`);
+    if (report.ok) say(`fence check: holds on ${report.server}; ${report.positionNote ? `position ${report.positionNote}` : `position ${expected} unchanged`}; no session open`);
   }
   if (action === "status") say(`fence: ${report.fenced ? "on" : "off"} on ${report.server}; ${report.sessions.length} session(s) of those accounts open`);
   emit(values.json, report);

@@ -32,6 +32,8 @@ export interface CutoverProof {
   readonly provenAt: string | null;
   /** The source (IDC) commit position the verify proved identical at, `kind:value`, when known. */
   readonly sourcePosition: string | null;
+  /** Where that position sits in the source's binary log, when the verify read it. */
+  readonly sourceBinlog?: { readonly file: string; readonly pos: number } | null;
   /** Tables proven identical, with their row count then. */
   readonly tables: Readonly<Record<string, number>>;
 }
@@ -128,7 +130,7 @@ export function judgeShrink(counts: readonly TableCounts[], settings: ShrinkSett
     if (allowed.has(c.table)) return decide("allowed", "allow-shrink");
     return decide("refused", "over-limit");
   });
-  const cutoverProof = proof ? { path: proof.path, provenAt: proof.provenAt, sourcePosition: proof.sourcePosition } : null;
+  const cutoverProof = proof ? { path: proof.path, provenAt: proof.provenAt, sourcePosition: proof.sourcePosition, sourceBinlog: proof.sourceBinlog } : null;
   return { maxShrinkPct, minShrinkRows, allowShrink, cutoverProof, refused: tables.some((t) => t.verdict === "refused"), tables };
 }
 
@@ -171,7 +173,7 @@ export async function loadCutoverProof(path: string): Promise<CutoverProof> {
   const tables: Record<string, number> = {};
   for (const t of verify.tables) if (t.identical && (t.stability === "proven" || t.stability === "assumed")) tables[t.table] = t.sourceRows;
   const pos = verify.sourcePosition;
-  return { path, provenAt, sourcePosition: pos ? formatPosition(pos) : null, tables };
+  return { path, provenAt, sourcePosition: pos ? formatPosition(pos) : null, sourceBinlog: pos?.file && pos.pos !== null ? { file: pos.file, pos: pos.pos } : null, tables };
 }
 
 /** The error a refused guard throws: every refused table with both counts and the percentage. */

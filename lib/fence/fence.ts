@@ -4,6 +4,8 @@ import { RollbackError, messageOf } from "../errors";
 import { CommitPosition, ServerInfo, commitPosition, formatPosition, hasSuperReadOnly, isRds, readServerInfo, supportsAccountLock } from "../flavor";
 import { GuardrailReport, guardrailLines } from "../guardrails";
 import { GuardrailOptions, checkGuardrails } from "../guardrails-measure";
+import { openSide } from "../data/session";
+import { stabilityOf } from "../data/stability";
 import { connect } from "../mysql";
 import { KillResult, Session, SYSTEM_USERS, describeBlocker, drain, findBlockers, killSession, listSessions } from "../traffic/drain";
 import { Account, UserSpec, describeAccount, isLocked, resolveAccounts, sessionOf, setLocked } from "./accounts";
@@ -72,6 +74,8 @@ export interface FenceReport {
   readonly expectedPosition?: string;
   /** check --resync-on-move: how many times the delta was synced and verified again. */
   readonly resynced?: number;
+  /** check: the position moved, but only by writes outside the fenced database (binary log events read). */
+  readonly positionNote?: string;
   /** check: what moved, one line each (empty when ok). */
   readonly moved?: readonly string[];
   /** off: what was lifted, and what stays as it was before the fence. */
@@ -235,8 +239,35 @@ export async function fenceOff(opts: FenceOptions): Promise<FenceReport> {
   });
 }
 
-/** status (ok = the fence holds and no session of the accounts is open) and check (also: the position is P). */
-export async function fenceStatus(opts: FenceOptions, expected?: string): Promise<FenceReport> {
+/** Where the proof's position sits in the binary log (verify's sourcePosition carries it). */
+export interface ProofBinlog {
+  readonly file: string;
+  readonly pos: number;
+}
+
+/**
+ * Whether anything since `since` wrote to the fenced database, read from the binary log's events
+ * (lib/data/stability.ts, the scoped proof verify uses): a position moved only by writes
+ * elsewhere — RDS's rdsadmin rewrites mysql.rds_heartbeat2 every few minutes — is no write after
+ * the proof. null when that cannot be told (no readable binary log, ROW format, privilege).
+ */
+async function wroteSince(opts: FenceOptions, since: ProofBinlog): Promise<boolean | null> {
+  const side = await openSide("source", opts.dsn);
+  try {
+    const proof = await stabilityOf(side);
+    if (proof?.info.kind !== "binlog") return null;
+    const now = await proof.point();
+    return !(await proof.quiet({ binlog: since, marker: null }, now, { database: opts.dsn.database, tables: "database", transactional: true }));
+  } finally {
+    await side.close();
+  }
+}
+
+/**
+ * status (ok = the fence holds and no session of the accounts is open) and check (also: the
+ * position is P, or — given where P sits in the binary log — nothing since P wrote to the database).
+ */
+export async function fenceStatus(opts: FenceOptions, expected?: string, since?: ProofBinlog | null): Promise<FenceReport> {
   return withAdmin(opts, async (ctx) => {
     const { server } = ctx;
     const record = opts.recordPath ? await readRecord(opts.recordPath) : undefined;
@@ -251,12 +282,17 @@ export async function fenceStatus(opts: FenceOptions, expected?: string): Promis
     if (expected === undefined) return { ...base, ok: fenced && sessions.length === 0 };
 
     const moved: string[] = [];
+    let positionNote: string | undefined;
     if (position === null) moved.push("position: cannot be read (the binary log is off), so no write after the proof can be ruled out");
-    else if (position.text !== expected) moved.push(`position: ${expected} -> ${position.text} (something committed after the proof)`);
+    else if (position.text !== expected) {
+      const wrote = since ? await wroteSince(opts, since) : null;
+      if (wrote === false) positionNote = `${expected} -> ${position.text}, but no event since the proof writes to database ${opts.dsn.database} (other schemas only, e.g. RDS's heartbeat)`;
+      else moved.push(`position: ${expected} -> ${position.text} (something committed after the proof${wrote ? ` to database ${opts.dsn.database}` : ""})`);
+    }
     for (const a of state.filter((x) => !x.locked && opts.method === "account-lock")) moved.push(`account: ${describeAccount(a)} is not locked`);
     if (readOnly && !fenced) moved.push(`read_only: off (read_only=${readOnly.readOnly ? 1 : 0}${readOnly.superReadOnly === null ? "" : `, super_read_only=${readOnly.superReadOnly ? 1 : 0}`})`);
     for (const s of sessions) moved.push(`session: id ${s.id} ${s.user}@${s.host}${s.inTransaction ? " (in a transaction)" : ""} is open`);
-    return { ...base, action: "check", ok: moved.length === 0, expectedPosition: expected, moved };
+    return { ...base, action: "check", ok: moved.length === 0, expectedPosition: expected, moved, ...(positionNote ? { positionNote } : {}) };
   });
 }
 

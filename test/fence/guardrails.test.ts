@@ -121,7 +121,7 @@ describe.each(testFlavors())("guardrails on a real server (%s)", (flavor) => {
     await other.query("BEGIN");
     await other.query("INSERT INTO t (v) VALUES (7)");
     await new Promise((r) => setTimeout(r, 1100));
-    const record = join(db.datadir, "..", `${db.name}-refused.json`);
+    const record = join(`${db.datadir}.tmp`, "refused.json");
     const r = await fenceOn({ dsn: db.dsn("app"), users: parseUsers(["app"]), method: "account-lock", recordPath: record, timeoutS: 1, guardrails: { thresholds: { ...DEFAULT_GUARDRAILS, maxTransactionS: 0 }, windowS: 0, waitS: 0 } });
     expect(r).toMatchObject({ ok: false, fenced: false, accounts: [{ user: "app", host: "%", locked: false }] });
     expect(r.guardrails!.results[0].verdict).toBe("refuse");
