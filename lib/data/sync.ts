@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { Connection } from "mysql2/promise";
 import { RollbackError, messageOf } from "../errors";
 import { ServerInfo, serverIdentitySql } from "../flavor";
-import { ident } from "../mysql";
+import { describeTls, ident } from "../mysql";
 import { Applier, ApplyCounts, batchBudget } from "./applier";
 import { ChunkSizer, prefetch } from "./chunker";
 import { TableComparer, chunkMismatches } from "./compare";
@@ -141,6 +141,7 @@ async function withoutTriggers<T>(
   if (!saved.length) return { result: await work(), triggers: null };
   await state.saveTriggers(saved);
   await dropTriggers(writer, current);
+
   const restore = async () => {
     const recreated = await restoreTriggers(target.dsn, server, writer, saved);
     await state.clearTriggers();
@@ -148,6 +149,16 @@ async function withoutTriggers<T>(
   };
   let result: T;
   try {
+    // The upsert fires BEFORE INSERT triggers on rows it only updates: write nothing unless they are surely gone.
+    const left = await readTriggers(writer, target.dsn.database, new Set(tables));
+    if (left.length) {
+      throw new RollbackError(
+        "TARGET_TRIGGERS",
+        left.map((t) => t.name).join(", "),
+        "these triggers are still on the target after being dropped (created again meanwhile?); nothing was written",
+        "stop whatever creates them, then rerun sync",
+      );
+    }
     result = await work();
   } catch (e) {
     const restored = await restore().then(
@@ -421,6 +432,7 @@ function report(
     deleted: sum("deleted"),
     source: sides.source.label,
     target: sides.target.label,
+    tls: { source: describeTls(sides.source.tls), target: describeTls(sides.target.tls) },
     tables,
     integrity,
     passes,
