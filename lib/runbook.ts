@@ -74,7 +74,8 @@ export const STEPS: readonly Step[] = [
   { id: "verify", phase: "data-sync", title: "Verify IDC equals AWS", script: "scripts/verify.ts", movesTraffic: false },
   // The other stack's run fenced the side traffic now returns to; lifted only after verify.
   { id: "unfence", phase: "normalisation", title: "Lift the fence on IDC (left by the cut-over)", script: "scripts/fence.ts", movesTraffic: true },
-  { id: "connection-secret", phase: "normalisation", title: "Point the app's connection secret at IDC", movesTraffic: true },
+  // With a recycle command, scripts/app-sessions.ts then proves the app's sessions moved (issue 14).
+  { id: "connection-secret", phase: "normalisation", title: "Point the app's connection secret at IDC (recycle, prove its sessions moved)", script: "scripts/app-sessions.ts", movesTraffic: true },
   { id: "nginx-upstream", phase: "normalisation", title: "Point the Nginx upstream at IDC", script: "scripts/switch-upstream.ts", movesTraffic: true },
   { id: "health", phase: "normalisation", title: "Health checks (MySQL, app, read/write)", script: "scripts/health.ts", movesTraffic: false },
   { id: "dns-weights", phase: "normalisation", title: "Move Route53 weights to IDC", movesTraffic: true },

@@ -4,8 +4,10 @@
 # default ulimits set explicitly (the sandbox lacks CAP_SYS_RESOURCE, so podman's defaults,
 # which raise nofile/nproc, fail), the events log in a file, and storage and run dirs under the
 # cache dir keyed by podman's version. Nothing is written under /etc or /var/lib/containers:
-# lib/sandbox/podman.ts points podman at these files through CONTAINERS_CONF and
-# CONTAINERS_STORAGE_CONF. Idempotent; prints the config dir on stdout.
+# lib/sandbox/podman.ts copies these files for each engine it starts, with the dirs moved into
+# that engine's temp dir (so concurrent runs never share container names), and points podman at
+# them through CONTAINERS_CONF and CONTAINERS_STORAGE_CONF; the image tarball it builds is kept
+# in $dir/images. Idempotent; prints the config dir on stdout.
 #   ROLLBACK_CACHE_DIR  cache root (default: ${TMPDIR:-/tmp}/idc-rollback-cache)
 set -euo pipefail
 

@@ -169,6 +169,8 @@ const ConnectionSecret = z
     extras: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
     /** Run after the secret changed, so apps drop cached secrets and pooled connections. */
     recycleCommand: z.string().min(1).optional(),
+    /** After the recycle: how long the app's sessions may take to leave the old side and appear on the new one. */
+    sessionsTimeoutSeconds: z.number().int().min(1).default(120),
   })
   .strict()
   .superRefine((c, ctx) => {

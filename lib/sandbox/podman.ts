@@ -1,7 +1,7 @@
 import { ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createHash } from "node:crypto";
-import { chmod, copyFile, mkdir, mkdtemp, readFile, realpath, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, realpath, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -59,8 +59,13 @@ export async function startPodman(): Promise<PodmanEngine> {
   const why = podmanUnavailable();
   if (why) throw new Error(`podman is not available: ${why}`);
   const configDir = configDirOf(process.env);
-  const env = { ...process.env, CONTAINERS_CONF: join(configDir, "containers.conf"), CONTAINERS_STORAGE_CONF: join(configDir, "storage.conf") };
+  // Each engine has its own storage, run and tmp dirs (setup's config with its paths moved into
+  // a temp dir): two drills or test files at once then cannot collide on a container or volume
+  // name, and whatever a killed run left is removed with its dir. The image tarball is shared.
   const runDir = await mkdtemp(join(tmpdir(), "rollback-podman-"));
+  for (const f of ["containers.conf", "storage.conf"]) await writeFile(join(runDir, f), (await readFile(join(configDir, f), "utf8")).replaceAll(configDir, runDir));
+  for (const d of ["storage", "run", "tmp"]) await mkdir(join(runDir, d));
+  const env = { ...process.env, CONTAINERS_CONF: join(runDir, "containers.conf"), CONTAINERS_STORAGE_CONF: join(runDir, "storage.conf") };
   const socket = join(runDir, "podman.sock");
   const service: ChildProcess = spawn("/usr/bin/podman", ["system", "service", "--time=0", `unix://${socket}`], {
     env,
@@ -138,9 +143,10 @@ exec mariadbd --user=root --datadir=/var/lib/mysql --bind-address=0.0.0.0 --port
 export const HEALTH_CMD = "timeout 3 mariadb-admin --connect-timeout=2 --protocol=tcp -h127.0.0.1 -uroot ping";
 
 /**
- * Builds (once per MariaDB version, kept in the engine's storage) an image FROM scratch out of the
- * host's MariaDB: the binaries above, every library `ldd` lists for them (copied under the name
- * the loader asks for), share/ and the plugins; `podman import` of that tree. Seconds, ~70 MB.
+ * An image FROM scratch out of the host's MariaDB: the binaries above, every library `ldd` lists
+ * for them (copied under the name the loader asks for), share/ and the plugins. The tree is
+ * tarred once per MariaDB version and recipe into the cache dir; each engine `podman import`s it
+ * into its own storage (about a second, ~70 MB).
  */
 export async function mariadbImage(engine: PodmanEngine): Promise<string> {
   const { stdout } = await exec("/usr/sbin/mariadbd", ["--version"]);
@@ -148,9 +154,18 @@ export async function mariadbImage(engine: PodmanEngine): Promise<string> {
   // Keyed by the server's version and by how the image is made (a changed entrypoint is a new image).
   const recipe = createHash("sha256").update(JSON.stringify([BINARIES, TREES, ENTRYPOINT])).digest("hex").slice(0, 12);
   const tag = `localhost/rollback-idc-mariadb:${version}-${recipe}`;
-  if ((await engine.podman(["image", "exists", tag])).ok) return tag;
+  const tarball = join(engine.configDir, "images", `rollback-idc-mariadb-${version}-${recipe}.tar`);
+  if (!(await exists(tarball))) await buildRootfsTarball(tarball);
+  const r = await engine.podman(["import", "--change", 'ENTRYPOINT ["/usr/bin/entrypoint"]', "--change", "EXPOSE 3306", tarball, tag]);
+  if (!r.ok) throw new Error(`podman import failed: ${describeResult(r)}`);
+  return tag;
+}
 
+/** The image's file tree as a tarball, written to a temp name and renamed (a concurrent builder never sees half of it). */
+async function buildRootfsTarball(tarball: string): Promise<void> {
+  await mkdir(dirname(tarball), { recursive: true });
   const root = await mkdtemp(join(tmpdir(), "rollback-rootfs-"));
+  const partial = `${tarball}.${process.pid}.partial`;
   try {
     for (const d of ["usr/bin", "usr/sbin", "usr/lib/x86_64-linux-gnu", "usr/lib64", "etc", "tmp", "run/mysqld", "var/lib/mysql"]) await mkdir(join(root, d), { recursive: true });
     // Debian 12 is merged-/usr: the loader and scripts name /bin, /lib and /lib64.
@@ -173,18 +188,12 @@ export async function mariadbImage(engine: PodmanEngine): Promise<string> {
     await writeFile(join(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nmysql:x:999:999:MariaDB:/var/lib/mysql:/bin/false\n");
     await writeFile(join(root, "etc/group"), "root:x:0:\nmysql:x:999:\n");
     await writeFile(join(root, "usr/bin/entrypoint"), ENTRYPOINT, { mode: 0o755 });
-    const tarball = join(root, "..", `${basename(root)}.tar`);
-    await exec("tar", ["-C", root, "-cf", tarball, "."]);
-    try {
-      const r = await engine.podman(["import", "--change", 'ENTRYPOINT ["/usr/bin/entrypoint"]', "--change", "EXPOSE 3306", tarball, tag]);
-      if (!r.ok) throw new Error(`podman import failed: ${describeResult(r)}`);
-    } finally {
-      await rm(tarball, { force: true });
-    }
+    await exec("tar", ["-C", root, "-cf", partial, "."]);
+    await rename(partial, tarball);
   } finally {
+    await rm(partial, { force: true });
     await rm(root, { recursive: true, force: true });
   }
-  return tag;
 }
 
 /** The libraries `ldd` says a binary loads (absolute paths); none for a static binary or a script. */
@@ -210,7 +219,7 @@ export interface MariadbContainer {
 export async function runMariadbContainer(
   engine: PodmanEngine,
   image: string,
-  opts: { readonly name: string; readonly volume: string; readonly port: number; readonly healthRetries?: number },
+  opts: { readonly name: string; readonly volume: string; readonly port: number; readonly healthRetries?: number; readonly args?: readonly string[] },
 ): Promise<MariadbContainer> {
   const created = (engine as PodmanEngine & { created?: { containers: Set<string>; volumes: Set<string> } }).created;
   const r = await engine.podman([
@@ -224,6 +233,8 @@ export async function runMariadbContainer(
     "--health-retries", String(opts.healthRetries ?? 2),
     "--health-timeout", "5s",
     image,
+    // mariadbd flags after the entrypoint's own (a later flag wins).
+    ...(opts.args ?? []),
   ]);
   created?.volumes.add(opts.volume);
   if (!r.ok) throw new Error(`podman run ${opts.name} failed: ${describeResult(r)}`);
