@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clientConfig } from "../../lib/backup/client";
+import { clientConfig, clientTool, toolPath } from "../../lib/backup/client";
 import { toolWarnings } from "../../lib/backup/create";
 import { planDeferredKeys, orphanQuery } from "../../lib/backup/keys";
 import { ManifestSchema, parseSidecar } from "../../lib/backup/manifest";
@@ -132,6 +132,22 @@ describe("backup decisions", () => {
     const d = { host: "rds", port: 3306, user: "u", password: "p", database: "shop", tls: { mode: "VERIFY_IDENTITY" as const, ca: "/etc/rds-ca.pem" } };
     expect(clientConfig(d, "mysql").split("\n")).toEqual(expect.arrayContaining(["ssl-mode=VERIFY_IDENTITY", "ssl-ca=/etc/rds-ca.pem"]));
     expect(clientConfig(d, "mariadb").split("\n")).toEqual(expect.arrayContaining(["ssl", "ssl-verify-server-cert", "ssl-ca=/etc/rds-ca.pem"]));
+  });
+
+  it("refuses a dump tool of the other family: Debian's /usr/bin/mysqldump is MariaDB's", async () => {
+    await expect(clientTool("mysql", "dump", { MYSQL_DUMP: "/usr/bin/mysqldump" })).rejects.toMatchObject({
+      code: "TOOL_MISMATCH",
+      subject: "/usr/bin/mysqldump",
+      message: expect.stringContaining("is MariaDB's"),
+    });
+    await expect(clientTool("mariadb", "dump", { PATH: process.env.PATH })).resolves.toMatchObject({ bin: "mariadb-dump", version: expect.stringMatching(/MariaDB/) });
+    await expect(clientTool("mysql", "client", { MYSQL_CLIENT: "/nonexistent/mysql" })).rejects.toMatchObject({ code: "TOOL_MISSING", hint: expect.stringContaining("ROLLBACK_TOOLS_DIR") });
+  });
+
+  it("looks for a tool in its env override, then ROLLBACK_TOOLS_DIR, then PATH", () => {
+    expect(toolPath("mysql", "dump", { MYSQL_DUMP: "/opt/x/mysqldump", ROLLBACK_TOOLS_DIR: "/usr/bin" })).toBe("/opt/x/mysqldump");
+    expect(toolPath("mariadb", "client", { ROLLBACK_TOOLS_DIR: "/usr/bin" })).toBe("/usr/bin/mariadb");
+    expect(toolPath("mysql", "dump", { ROLLBACK_TOOLS_DIR: "/nonexistent" })).toBe("mysqldump");
   });
 
   it("drops mysqldump's GTID advice from the notes (the restore's --gtid-policy decides), keeps other warnings", () => {
