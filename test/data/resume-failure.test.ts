@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testFlavors } from "../../lib/sandbox/server";
 import { seq } from "../backup/helpers";
@@ -42,6 +42,13 @@ describe.each(testFlavors())("resume after a failed sync (%s)", (flavor) => {
       problem: expect.stringContaining("a, b, c"),
     });
     expect(JSON.parse(await readFile(state, "utf8"))).toEqual(saved);
+    // Nor does the same host:port once it is another server (a rebuilt container, a restored instance).
+    const rebuilt = `${pair.target.datadir}/rebuilt-state.json`;
+    await writeFile(rebuilt, JSON.stringify({ ...saved, target: { ...saved.target, identity: "another-server" } }));
+    await expect(pair.sync({ tables, chunkSize: 500, stateFile: rebuilt })).rejects.toMatchObject({
+      code: "STATE_MISMATCH",
+      problem: expect.stringContaining("another pair of servers"),
+    });
 
     await pair.onTarget("ALTER TABLE b DROP CONSTRAINT b_small");
     const r = await pair.sync({ tables, chunkSize: 500, stateFile: state });
