@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { EXIT, listFlag, parseCli, runMain } from "../lib/cli";
 import { RollbackError } from "../lib/errors";
-import { CHECK_IDS, type CheckId, type PreflightInputs, formatReport, parseInputs, preflightInputs, readStackConfig, runPreflight } from "../lib/preflight";
+import { CHECK_IDS, type CheckId, type PreflightInputs, formatReport, parseInputs, preflightInputs, runPreflight } from "../lib/preflight";
 import { emit, say, usage } from "../lib/traffic/script";
 
 const USAGE = `
@@ -59,5 +59,7 @@ async function inputsFrom(v: { stack?: string; "project-dir"?: string; "inputs-j
     throw new RollbackError("ARGS_INVALID", "--stack", "give exactly one of --stack NAME and --inputs-json JSON", "run with --help");
   }
   if (v["inputs-json"] !== undefined) return parseInputs(v["inputs-json"]);
+  // Loaded only for --stack: the runbook's --inputs-json run need not load the Pulumi SDK.
+  const { readStackConfig } = require("../lib/preflight/stack-file") as typeof import("../lib/preflight/stack-file");
   return preflightInputs(await readStackConfig(resolve(v["project-dir"] ?? resolve(__dirname, "..")), v.stack!));
 }

@@ -1,7 +1,4 @@
-import { DescribeDBInstancesCommand, RDSClient } from "@aws-sdk/client-rds";
-import { ListResourceRecordSetsCommand, type ResourceRecordSet, Route53Client } from "@aws-sdk/client-route-53";
-import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { DescribeParametersCommand, GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import type { ResourceRecordSet, Route53Client } from "@aws-sdk/client-route-53";
 import { planPower, refuseUnsupported } from "../../components/rdsPower/powerProvider";
 import { RollbackError, isRollbackError } from "../errors";
 import { type Findings, awsErrorName, awsUnavailable } from "./check";
@@ -9,7 +6,9 @@ import type { PreflightInputs } from "./inputs";
 
 /**
  * The AWS objects the switch writes or drives, read (never written) with the runner's
- * credentials: the same account and region the stack's steps use.
+ * credentials: the same account and region the stack's steps use. The SDK clients are loaded
+ * by the checks that use them: together they take seconds to load, which a run of the other
+ * checks (the drill's) need not pay.
  */
 
 /** SSM's default key for a SecureString written without KeyId (SSM API reference, PutParameter: KeyId). */
@@ -31,6 +30,7 @@ function secretRegion(id: string, fallback: string): string {
 export async function checkConnectionSecret(s: PreflightInputs["connectionSecret"], region: string, f: Findings): Promise<void> {
   const subject = `rollback:connectionSecret.id ${s.id}`;
   if (s.store === "secretsmanager") {
+    const { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } = require("@aws-sdk/client-secrets-manager") as typeof import("@aws-sdk/client-secrets-manager");
     const client = new SecretsManagerClient({ region: secretRegion(s.id, region) });
     const described = await client.send(new DescribeSecretCommand({ SecretId: s.id })).catch((e: unknown) => {
       throw awsErrorName(e) === "ResourceNotFoundException"
@@ -46,6 +46,7 @@ export async function checkConnectionSecret(s: PreflightInputs["connectionSecret
     f.evidence.push(`secret ${described.ARN ?? s.id} is readable; a new version keeps its KMS key ${described.KmsKeyId ?? "aws/secretsmanager"}`);
     return;
   }
+  const { DescribeParametersCommand, GetParameterCommand, SSMClient } = require("@aws-sdk/client-ssm") as typeof import("@aws-sdk/client-ssm");
   const client = new SSMClient({ region });
   const got = await client.send(new GetParameterCommand({ Name: s.id, WithDecryption: true })).catch((e: unknown) => {
     const name = awsErrorName(e);
@@ -79,6 +80,7 @@ function recordName(name: string): string {
 
 /** The record sets at `name` (every type), following Route53's pagination. */
 async function recordsAt(client: Route53Client, zoneId: string, name: string): Promise<ResourceRecordSet[]> {
+  const { ListResourceRecordSetsCommand } = require("@aws-sdk/client-route-53") as typeof import("@aws-sdk/client-route-53");
   const want = recordName(name);
   const out: ResourceRecordSet[] = [];
   let start: { name?: string; type?: string; id?: string } = { name };
@@ -105,7 +107,8 @@ async function recordsAt(client: Route53Client, zoneId: string, name: string): P
  */
 export async function checkRoute53(r: PreflightInputs["route53"], f: Findings): Promise<void> {
   const subject = `rollback:route53 ${r.name} ${r.type}`;
-  const client = new Route53Client({ region: "us-east-1" }); // Route53 is global; the SDK still wants a region.
+  const { Route53Client: Client } = require("@aws-sdk/client-route-53") as typeof import("@aws-sdk/client-route-53");
+  const client = new Client({ region: "us-east-1" }); // Route53 is global; the SDK still wants a region.
   const sets = await recordsAt(client, r.zoneId, r.name).catch((e: unknown) => {
     throw awsErrorName(e) === "NoSuchHostedZone"
       ? new RollbackError("ROUTE53_ZONE_NOT_FOUND", `rollback:route53.zoneId ${r.zoneId}`, "no such hosted zone", "the stack references an existing zone: fix the id")
@@ -134,6 +137,7 @@ export interface RdsSeen {
 /** The instance exists and rds-power can bring it to the desired state from where it is (its own planPower and refusals). */
 export async function checkRds(r: PreflightInputs["rds"], region: string, f: Findings, seen: RdsSeen = {}): Promise<void> {
   const subject = `rollback:rds.instanceId ${r.instanceId}`;
+  const { DescribeDBInstancesCommand, RDSClient } = require("@aws-sdk/client-rds") as typeof import("@aws-sdk/client-rds");
   const out = await new RDSClient({ region }).send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: r.instanceId })).catch((e: unknown) => {
     throw awsErrorName(e) === "DBInstanceNotFoundFault"
       ? new RollbackError("RDS_NOT_FOUND", subject, `no such DB instance in ${region}`, "check rds.instanceId and rds.region")

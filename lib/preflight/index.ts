@@ -7,7 +7,7 @@ import { checkNginx } from "./nginx";
 
 export type { CheckId, CheckResult } from "./check";
 export { DATABASE_URL_ENV } from "./databases";
-export { type PreflightInputs, parseInputs, preflightInputs, readStackConfig } from "./inputs";
+export { type PreflightInputs, parseInputs, preflightInputs } from "./inputs";
 
 export const CHECK_IDS: readonly CheckId[] = ["databases", "nginx", "connection-secret", "route53", "rds", "docker", "backups"];
 

@@ -23,6 +23,10 @@ describe("scripts/preflight.ts", () => {
     expect(unknown.stderr).toContain('ARGS_INVALID: --only: "dns" is not a check');
     const both = await runScript("preflight", ["--inputs-json", "{}", "--stack", "rollback"]);
     expect(both.stderr).toContain("give exactly one of --stack NAME and --inputs-json JSON");
+    // The shipped stack file has no passwords set: pulumi up would refuse it, and so does preflight.
+    const stack = await runScript("preflight", ["--stack", "rollback"]);
+    expect(stack.code).toBe(2);
+    expect(stack.stderr).toContain("CONFIG_INVALID: rollback:idc.password: is required");
     const field = await runScript("preflight", ["--inputs-json", JSON.stringify({ ...inputs(), backupPaths: [] })]);
     expect(field.stderr).toMatch(/ARGS_INVALID: --inputs-json backupPaths: /);
   });

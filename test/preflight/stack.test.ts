@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { parseInputs, preflightInputs, readStackConfig } from "../../lib/preflight";
+import { parseInputs, preflightInputs } from "../../lib/preflight";
+import { readStackConfig } from "../../lib/preflight/stack-file";
 
 /**
  * `preflight --stack` reads the stack file and validates it with the program's own parseConfig.
