@@ -31,6 +31,7 @@ export type StepId =
   | "diff"
   | "sync"
   | "verify"
+  | "proof-check"
   | "unfence"
   | "connection-secret"
   | "nginx-upstream"
@@ -72,6 +73,9 @@ export const STEPS: readonly Step[] = [
   { id: "diff", phase: "data-sync", title: "Compare IDC and AWS per table", script: "scripts/verify.ts", movesTraffic: false },
   { id: "sync", phase: "data-sync", title: "Copy what AWS wrote after cut-over back to IDC", script: "scripts/sync.ts", movesTraffic: false },
   { id: "verify", phase: "data-sync", title: "Verify IDC equals AWS", script: "scripts/verify.ts", movesTraffic: false },
+  // Verify proved the sides identical at one commit position of AWS; nothing may have moved it
+  // since. Here, before any traffic moves, a move can still be synced again (resyncOnMove).
+  { id: "proof-check", phase: "data-sync", title: "Prove AWS did not move since verify (fence check; resyncOnMove: sync and verify again)", script: "scripts/fence.ts", movesTraffic: false },
   // The other stack's run fenced the side traffic now returns to; lifted only after verify.
   { id: "unfence", phase: "normalisation", title: "Lift the fence on IDC (left by the cut-over)", script: "scripts/fence.ts", movesTraffic: true },
   // With a recycle command, scripts/app-sessions.ts then proves the app's sessions moved (issue 14).
@@ -80,8 +84,9 @@ export const STEPS: readonly Step[] = [
   { id: "health", phase: "normalisation", title: "Health checks (MySQL, app, read/write)", script: "scripts/health.ts", movesTraffic: false },
   { id: "dns-weights", phase: "normalisation", title: "Move Route53 weights to IDC", movesTraffic: true },
   { id: "maintenance-off", phase: "normalisation", title: "Maintenance mode off", script: "scripts/maintenance.ts", movesTraffic: true },
-  // The straggler check: AWS's commit position is still the one verify proved identical.
-  { id: "settle", phase: "normalisation", title: "Prove nothing was written on AWS after verify (fence check)", script: "scripts/fence.ts", movesTraffic: false },
+  // The straggler check: AWS's commit position is still the one verify proved identical. Never a
+  // re-sync here: IDC has taken users' writes since the switch, and a sync would overwrite them.
+  { id: "settle", phase: "normalisation", title: "Prove nothing was written on AWS after verify, before RDS stops (fence check)", script: "scripts/fence.ts", movesTraffic: false },
   { id: "rds-power", phase: "normalisation", title: "Stop RDS with a final snapshot (the cutover starts it, first)", movesTraffic: false },
   { id: "report", phase: "normalisation", title: "Write the rollback report", script: "scripts/report.ts", movesTraffic: false },
 ];

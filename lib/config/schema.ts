@@ -299,8 +299,9 @@ const Fence = z
     /** Guardrail: refuse while a transaction on the side being left is older than this. */
     maxTransactionSeconds: seconds.default(60),
     /**
-     * When the settle check finds AWS moved after verify: false stops the run before RDS is
-     * stopped; true syncs the delta once more, verifies, and checks again (at most twice).
+     * When proof-check (right after verify, before traffic moves) finds the side being left
+     * moved: false stops the run; true syncs the delta once more, verifies, and checks again (at
+     * most twice). settle, before rds-power, never re-syncs: the target is live by then.
      */
     resyncOnMove: z.boolean().default(false),
   })

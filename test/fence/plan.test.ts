@@ -5,7 +5,7 @@ import { stackFile, useConfig } from "../pulumi/harness";
 
 /** The fence in the runbook's plans (pure: config in, command arguments out). */
 describe("the fence steps of both stacks", () => {
-  const args = (step: "fence" | "unfence" | "settle", stack: "rollback" | "cutover", edit?: (c: any) => void) => {
+  const args = (step: "fence" | "unfence" | "proof-check" | "settle", stack: "rollback" | "cutover", edit?: (c: any) => void) => {
     const raw = stackFile(stack);
     edit?.(raw);
     useConfig(raw);
@@ -22,6 +22,7 @@ describe("the fence steps of both stacks", () => {
     expect(steps.indexOf("unfence")).toBe(steps.indexOf("connection-secret") - 1);
     expect(steps.indexOf("unfence")).toBeGreaterThan(steps.indexOf("verify"));
     expect(steps.indexOf("settle")).toBe(steps.indexOf("rds-power") - 1);
+    expect(steps.indexOf("proof-check")).toBe(steps.indexOf("verify") + 1);
 
     const fence = args("fence", "rollback");
     expect(fence.plan.args).toEqual([
@@ -32,6 +33,7 @@ describe("the fence steps of both stacks", () => {
     expect(fence.env).toEqual(["DATABASE_URL", "REPLICA_DATABASE_URL"]);
     expect(args("unfence", "rollback").plan.args).toEqual(["off", "--users", "shop_app,shop_worker", "--method", "account-lock", "--record", ".rollback/fence-idc.json", "--json"]);
     expect(args("settle", "rollback").plan.args).toEqual(["check", "--users", "shop_app,shop_worker", "--method", "account-lock", "--json"]);
+    expect(args("proof-check", "rollback").plan.args).toEqual(["check", "--users", "shop_app,shop_worker", "--method", "account-lock", "--json"]);
   });
 
   it("the cutover fences IDC (nobody writes there while AWS is live) and lifts the rollback's fence on AWS", () => {
@@ -40,8 +42,10 @@ describe("the fence steps of both stacks", () => {
     expect(args("unfence", "cutover").plan.args).toContain(".rollback/fence-aws.json");
   });
 
-  it("settle with resyncOnMove carries the sync's table and shrink flags and both databases", () => {
-    const s = args("settle", "rollback", (c) => Object.assign(c["rollback:runbook"], { tables: ["orders"], cutoverProof: "/srv/cutover/timeline.jsonl", fence: { ...c["rollback:runbook"].fence, resyncOnMove: true } }));
+  it("proof-check with resyncOnMove carries the sync's table and shrink flags and both databases; settle never re-syncs", () => {
+    const edit = (c: any) => Object.assign(c["rollback:runbook"], { tables: ["orders"], cutoverProof: "/srv/cutover/timeline.jsonl", fence: { ...c["rollback:runbook"].fence, resyncOnMove: true } });
+    expect(args("settle", "rollback", edit).plan.args).not.toContain("--resync-on-move");
+    const s = args("proof-check", "rollback", (c) => Object.assign(c["rollback:runbook"], { tables: ["orders"], cutoverProof: "/srv/cutover/timeline.jsonl", fence: { ...c["rollback:runbook"].fence, resyncOnMove: true } }));
     expect(s.plan.args).toEqual([
       "check", "--users", "shop_app,shop_worker", "--method", "account-lock",
       "--resync-on-move", 2, "--tables", "orders", "--max-shrink-pct", 5, "--cutover-proof", "/srv/cutover/timeline.jsonl", "--json",

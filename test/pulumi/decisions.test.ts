@@ -89,6 +89,7 @@ describe("the step → plan table", () => {
       diff: "command",
       sync: "command",
       verify: "command",
+      "proof-check": "command",
       unfence: "command",
       "connection-secret": "connection-secret",
       "nginx-upstream": "nginx-upstream",
