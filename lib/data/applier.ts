@@ -3,7 +3,7 @@ import { RollbackError, messageOf } from "../errors";
 import { ident } from "../mysql";
 import type { ChunkComparison } from "./compare";
 import { idSet } from "./row-diff";
-import { streamRaw } from "./session";
+import { rawRows, streamRaw } from "./session";
 import {
   clearVariablesSql,
   deleteSql,
@@ -14,11 +14,12 @@ import {
   selectRowsSql,
   setPieceSql,
   upsertTail,
+  valuePieceSql,
   variableLengthSql,
   variableValue,
 } from "./sql";
 import type { ColumnInfo, IndexInfo, KeyToken, TablePlan } from "./types";
-import { jsonLiteral, valueLiteral } from "./values";
+import { jsonLiteral, parseKeyToken, valueLiteral } from "./values";
 
 /**
  * Writes one differing chunk to the target in one transaction: delete extra rows, then
@@ -77,8 +78,12 @@ export function batchBudget(maxAllowedPacket: number): BatchBudget {
   return { statementBytes, bigValueBytes: Math.min(BIG_VALUE_BYTES, Math.floor(statementBytes / 8)), valueBytes: room };
 }
 
-/** Kinds whose value survives being sent in byte pieces and CONCATenated (JSON, numbers, temporals do not). */
-const PIECEWISE = new Set(["text", "binary", "spatial"]);
+/**
+ * Kinds whose value can be read with SUBSTRING and rebuilt with CONCAT piece by piece (JSON,
+ * numbers, temporals, and spatial values, whose SUBSTRING is not defined on every version,
+ * cannot: they travel whole, within the statement budget).
+ */
+const PIECEWISE = new Set(["text", "binary"]);
 
 /**
  * The written columns of a row whose values go through session variables: piecewise kinds
@@ -202,59 +207,93 @@ export class Applier {
       bytes = head.length + tail.length;
     };
     const { statementBytes } = this.budget;
+    // Wide values are left out of the row read (NULL, with their LENGTH after the extras).
+    const wide = this.plan.columns.flatMap((c, i) => (PIECEWISE.has(c.kind) ? [i] : []));
+    const cap = { columns: new Set(wide.map((i) => this.plan.columns[i].name)), bytes: this.budget.bigValueBytes };
+    const lengthAt = 1 + this.plan.columns.length + this.extra.length;
+    const bigOf = (row: (Buffer | null)[]) => {
+      const lengths: (number | null)[] = this.plan.columns.map(() => null);
+      wide.forEach((i, j) => {
+        if (row[i + 1] === null && row[lengthAt + j] !== null) lengths[i] = Number(String(row[lengthAt + j]));
+      });
+      return { big: bigColumns(this.plan.columns, lengths, this.budget), lengths };
+    };
+    const add = async (row: (Buffer | null)[], big: readonly number[]) => {
+      const tuple = `(${this.plan.columns.map((c, i) => (big.includes(i) ? variableValue(c, pieceVariable(i)) : this.literal(row, i))).join(",")})`;
+      if (tuple.length + head.length + tail.length > statementBytes) {
+        throw new RollbackError(
+          "ROW_TOO_LARGE",
+          this.plan.table,
+          `a row is ${tuple.length} bytes as SQL without its text and BLOB values above ${this.budget.bigValueBytes} bytes, more than one statement may be (${statementBytes} bytes)`,
+          "its numeric, temporal, JSON or spatial columns are too large to send; raise max_allowed_packet on the target",
+        );
+      }
+      if (bytes + tuple.length + 1 > statementBytes) await flush();
+      tuples.push(tuple);
+      if (this.uniqueParts.length) rowsOfBatch.push(row.slice(1));
+      bytes += tuple.length + 1;
+      if (changed.has(String(row[0]))) counts.updated++;
+      else counts.inserted++;
+    };
     for (const where of wheres) {
-      for await (const row of streamRaw(this.source, selectRowsSql(this.plan, where, this.extra))) {
-        const big = bigColumns(this.plan.columns, row.slice(1).map((v) => v?.length ?? null), this.budget);
-        if (big.length) {
-          // A wide row travels alone: its big values first, in pieces, then a one-row INSERT.
-          await flush();
-          for (const i of big) await this.sendPieces(this.plan.columns[i], i, row[i + 1]!);
-        }
-        const tuple = `(${this.plan.columns.map((c, i) => (big.includes(i) ? variableValue(c, pieceVariable(i)) : this.literal(row, i))).join(",")})`;
-        if (tuple.length + head.length + tail.length > statementBytes) {
-          throw new RollbackError(
-            "ROW_TOO_LARGE",
-            this.plan.table,
-            `a row is ${tuple.length} bytes as SQL without its text and BLOB values above ${this.budget.bigValueBytes} bytes, more than one statement may be (${statementBytes} bytes)`,
-            "its numeric, temporal or JSON columns are too large to send; raise max_allowed_packet on the target",
-          );
-        }
-        if (bytes + tuple.length + 1 > statementBytes) await flush();
-        tuples.push(tuple);
-        if (this.uniqueParts.length) rowsOfBatch.push(row.slice(1));
-        bytes += tuple.length + 1;
-        if (changed.has(String(row[0]))) counts.updated++;
-        else counts.inserted++;
-        if (big.length) {
-          await flush();
-          await this.exec(clearVariablesSql(big.map(pieceVariable)));
-        }
+      const deferred: { row: (Buffer | null)[]; big: number[]; lengths: (number | null)[] }[] = [];
+      for await (const row of streamRaw(this.source, selectRowsSql(this.plan, where, this.extra, cap))) {
+        const { big, lengths } = bigOf(row);
+        if (big.length) deferred.push({ row, big, lengths });
+        else await add(row, []);
+      }
+      // A wide row travels alone once the stream has ended (its pieces are read on the same
+      // session): its values into session variables, piece by piece, then a one-row INSERT.
+      for (const { row, big, lengths } of deferred) {
+        await flush();
+        let present = true;
+        for (const i of big) present = present && (await this.sendPieces(row, i, lengths[i]!));
+        // The source row changed since the read (deleted, or the value shrank to NULL): the
+        // verify after the pass finds it and the next pass writes it as it is then.
+        if (present) await add(row, big);
+        await flush();
+        await this.exec(clearVariablesSql(big.map(pieceVariable)));
       }
     }
     await flush();
   }
 
   /**
-   * Builds one value in a session variable from binary pieces of at most statementBytes, and
-   * proves its length: a value above max_allowed_packet would become NULL on the server
-   * instead of failing.
+   * Copies one wide value of a source row into a session variable on the target: SUBSTRING
+   * pieces of at most statementBytes (a text piece counts characters, at most 4 bytes each)
+   * read from the source, each sent as a binary parameter, then the length proven (a value
+   * above max_allowed_packet would become NULL on the server instead of failing). Only one
+   * piece is in memory at a time. False when the source has no such value any more.
    */
-  private async sendPieces(c: ColumnInfo, i: number, value: Buffer): Promise<void> {
-    if (value.length > this.budget.valueBytes) {
-      throw new RollbackError(
+  private async sendPieces(row: (Buffer | null)[], i: number, length: number): Promise<boolean> {
+    const c = this.plan.columns[i];
+    const tooLarge = (bytes: number) =>
+      new RollbackError(
         "ROW_TOO_LARGE",
         `${this.plan.table}.${c.name}`,
-        `a value is ${value.length} bytes; the target's max_allowed_packet allows ${this.budget.valueBytes} bytes for one value`,
-        `raise max_allowed_packet on the target above ${value.length + PACKET_MARGIN} bytes`,
+        `a value is ${bytes} bytes or more; the target's max_allowed_packet allows ${this.budget.valueBytes} bytes for one value`,
+        `raise max_allowed_packet on the target above ${bytes + PACKET_MARGIN} bytes`,
       );
-    }
+    if (length > this.budget.valueBytes) throw tooLarge(length);
+    const where = keysPredicate(this.plan, [parseKeyToken(String(row[0]))]);
     const name = pieceVariable(i);
-    const piece = this.budget.statementBytes;
-    for (let at = 0; at < value.length; at += piece) await this.writer.execute(setPieceSql(name, at === 0), [value.subarray(at, at + piece)]);
-    const [[r]] = await this.writer.query<(RowDataPacket & { n: string | null })[]>(variableLengthSql(name));
-    if (Number(r.n) !== value.length) {
-      throw new RollbackError("ROW_TOO_LARGE", `${this.plan.table}.${c.name}`, `the target kept ${r.n ?? "NULL"} of a value's ${value.length} bytes`, "raise max_allowed_packet on the target");
+    const step = c.kind === "text" ? Math.floor(this.budget.statementBytes / 4) : this.budget.statementBytes;
+    let sent = 0;
+    for (let pos = 1; ; pos += step) {
+      const [r] = await rawRows(this.source, valuePieceSql(this.plan, c, where, pos, step));
+      const piece = r?.[0];
+      if (!piece) return false;
+      if (!piece.length) break;
+      sent += piece.length;
+      if (sent > this.budget.valueBytes) throw tooLarge(sent);
+      await this.writer.execute(setPieceSql(name, pos === 1), [piece]);
+      if (c.kind !== "text" && piece.length < step) break;
     }
+    const [[v]] = await this.writer.query<(RowDataPacket & { n: string | null })[]>(variableLengthSql(name));
+    if (Number(v.n) !== sent) {
+      throw new RollbackError("ROW_TOO_LARGE", `${this.plan.table}.${c.name}`, `the target kept ${v.n ?? "NULL"} of a value's ${sent} bytes`, "raise max_allowed_packet on the target");
+    }
+    return true;
   }
 
   /** Deletes target rows that hold another unique key's value one of these incoming rows needs. */

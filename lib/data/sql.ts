@@ -164,11 +164,23 @@ export function firstKeysSql(plan: TablePlan, range: KeyRange, limit: number): s
 }
 
 /**
- * Key token, then the written columns with exact read expressions, of the rows matching `where`;
- * then `extra` expressions (unique-key parts that are not written: generated columns, functional parts).
+ * Wide values left out of a row read: a capped column above `bytes` reads as NULL, and its
+ * LENGTH follows the extras (in column order), so the applier reads it in pieces instead.
  */
-export function selectRowsSql(plan: TablePlan, where: string, extra: readonly string[] = []): string {
-  const items = [keyTokenSelect(plan.key.columns), ...plan.columns.map(readExpression), ...extra];
+export interface ValueCap {
+  readonly columns: ReadonlySet<string>;
+  readonly bytes: number;
+}
+
+/**
+ * Key token, then the written columns with exact read expressions, of the rows matching `where`;
+ * then `extra` expressions (unique-key parts that are not written: generated columns, functional parts);
+ * then with `cap`, the capped columns' lengths.
+ */
+export function selectRowsSql(plan: TablePlan, where: string, extra: readonly string[] = [], cap?: ValueCap): string {
+  const read = (c: ColumnInfo) => (cap?.columns.has(c.name) ? `IF(LENGTH(${ident(c.name)}) > ${cap.bytes}, NULL, ${readExpression(c)})` : readExpression(c));
+  const lengths = cap ? plan.columns.filter((c) => cap.columns.has(c.name)).map((c) => `LENGTH(${ident(c.name)})`) : [];
+  const items = [keyTokenSelect(plan.key.columns), ...plan.columns.map(read), ...extra, ...lengths];
   return `SELECT ${items.join(", ")} FROM ${from(plan)} WHERE ${where}`;
 }
 
@@ -297,6 +309,11 @@ export const INNODB_STATUS_SQL = "SHOW ENGINE INNODB STATUS";
  */
 export function setPieceSql(variable: string, first: boolean): string {
   return first ? `SET @${variable} = ?` : `SET @${variable} = CONCAT(@${variable}, ?)`;
+}
+
+/** Characters (text) or bytes (binary strings) `pos`.. of one column of the rows matching `where` (SUBSTRING counts either way). */
+export function valuePieceSql(plan: TablePlan, column: ColumnInfo, where: string, pos: number, length: number): string {
+  return `SELECT SUBSTRING(${ident(column.name)}, ${pos}, ${length}) AS p FROM ${from(plan)} WHERE ${where}`;
 }
 
 export function variableLengthSql(variable: string): string {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIG_VALUE_BYTES, STATEMENT_BYTES, batchBudget, bigColumns } from "../../lib/data/applier";
-import { clearVariablesSql, columnHashesSql, setPieceSql, variableLengthSql, variableValue } from "../../lib/data/sql";
+import { clearVariablesSql, columnHashesSql, selectRowsSql, setPieceSql, valuePieceSql, variableLengthSql, variableValue } from "../../lib/data/sql";
 import type { ColumnInfo, TablePlan } from "../../lib/data/types";
 import { testFlavors } from "../../lib/sandbox/server";
 import { Pair, startPair } from "./pair";
@@ -39,11 +39,11 @@ describe("batch planner (pure)", () => {
     expect(batchBudget(1024 * MB).statementBytes).toBe(STATEMENT_BYTES);
   });
 
-  it("sends only wide text, BLOB and spatial values in pieces", () => {
+  it("sends only wide text and BLOB values in pieces", () => {
     const cols = [col("id", "integer"), col("b", "binary"), col("t", "text"), col("j", "json"), col("g", "spatial"), col("n", "binary")];
     const budget = batchBudget(64 * MB);
     const big = BIG_VALUE_BYTES + 1;
-    expect(bigColumns(cols, [big, big, big, big, big, null], budget)).toEqual([1, 2, 4]);
+    expect(bigColumns(cols, [big, big, big, big, big, null], budget)).toEqual([1, 2]);
     expect(bigColumns(cols, [4, BIG_VALUE_BYTES, 10, big, 0, null], budget)).toEqual([]);
   });
 
@@ -59,6 +59,12 @@ describe("batch planner (pure)", () => {
       key: { index: "PRIMARY", columns: [col("id", "integer")] },
       columns: [col("id", "integer"), col("b", "binary"), col("t", "text")],
     } as unknown as TablePlan;
+    expect(selectRowsSql(plan, "`id` IN (1)", [], { columns: new Set(["b", "t"]), bytes: 65536 })).toBe(
+      "SELECT CONCAT(`id`), `id`, IF(LENGTH(`b`) > 65536, NULL, `b`), IF(LENGTH(`t`) > 65536, NULL, `t`), LENGTH(`b`), LENGTH(`t`) FROM `w` FORCE INDEX (`PRIMARY`) WHERE `id` IN (1)",
+    );
+    expect(valuePieceSql(plan, col("b", "binary"), "`id` IN (1)", 4194305, 4194304)).toBe(
+      "SELECT SUBSTRING(`b`, 4194305, 4194304) AS p FROM `w` FORCE INDEX (`PRIMARY`) WHERE `id` IN (1)",
+    );
     expect(columnHashesSql(plan, "`id` IN (1)")).toBe(
       "SELECT CONCAT(`id`), SHA2(`id`, 256), SHA2(`b`, 256), SHA2(CONVERT(`t` USING utf8mb4), 256) FROM `w` FORCE INDEX (`PRIMARY`) WHERE `id` IN (1)",
     );
