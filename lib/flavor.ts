@@ -281,6 +281,8 @@ export function normaliseObjectSql(text: string, database: string, keepDefiner: 
   let t = text.replace(/\s+/g, " ").trim();
   const qualifier = "`" + database.replace(/`/g, "``") + "`.";
   t = t.split(qualifier).join("");
+  // Triggers and routines keep the text as typed, where the qualifier may be unquoted (`shop.orders`).
+  if (/^[A-Za-z0-9_$]+$/.test(database)) t = t.replace(new RegExp(`(^|[^A-Za-z0-9_$\`.])${database.replace(/\$/g, "\\$")}\\.(?=[\`A-Za-z_$])`, "g"), "$1");
   if (!keepDefiner) t = t.replace(/\bDEFINER\s*=\s*(`(?:[^`]|``)*`|'[^']*'|\S+?)@(`(?:[^`]|``)*`|'[^']*'|\S+)\s*/i, "");
   if (/^CREATE (ALGORITHM|DEFINER|SQL SECURITY|VIEW|OR REPLACE)/i.test(t) && /\bVIEW\b/i.test(t) && !/\bALGORITHM=/i.test(t)) {
     t = t.replace(/^CREATE /i, "CREATE ALGORITHM=UNDEFINED ");

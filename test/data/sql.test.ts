@@ -60,6 +60,10 @@ describe("statements for triggers, schema objects and the sync lock", () => {
     expect(normaliseObjectSql(mysql, "app", false)).toBe("CREATE ALGORITHM=UNDEFINED SQL SECURITY DEFINER VIEW `v` AS select `t`.`id` AS `id` from `t`");
     expect(normaliseObjectSql(mysql, "app", true)).toContain("DEFINER=`root`@`localhost`");
     expect(normaliseObjectSql("CREATE  PROCEDURE `p`()\n  SELECT 1", "app", false)).toBe("CREATE PROCEDURE `p`() SELECT 1");
+    // As typed, unquoted: only the database qualifier goes, not a longer name ending in it.
+    expect(normaliseObjectSql("CREATE TRIGGER shop.t BEFORE INSERT ON shop.orders FOR EACH ROW SET NEW.x = myshop.f()", "shop", false)).toBe(
+      "CREATE TRIGGER t BEFORE INSERT ON orders FOR EACH ROW SET NEW.x = myshop.f()",
+    );
   });
 
   it("diffs objects into missing, extra and different definitions", () => {
