@@ -69,6 +69,8 @@ export interface VerifyReport {
   readonly rowsCompared: number;
   readonly source: string;
   readonly target: string;
+  /** The TLS each side's connections used: mode, then TLS version and cipher or "plain TCP" (lib/mysql.ts describeTls). */
+  readonly tls: { readonly source: string; readonly target: string };
   readonly tables: VerifyTableReport[];
   readonly replica?: ReplicaReport;
   /** How "no write during the comparison" was proven on each server; null with --assume-quiet. */
@@ -137,6 +139,8 @@ export interface SyncReport {
   readonly deleted: number;
   readonly source: string;
   readonly target: string;
+  /** As VerifyReport.tls. */
+  readonly tls: { readonly source: string; readonly target: string };
   readonly tables: SyncTableReport[];
   /** Foreign keys whose orphan count differs between target and source after the sync. */
   readonly integrity: IntegrityFinding[];

@@ -1,7 +1,7 @@
 import type { Connection, RowDataPacket } from "mysql2/promise";
 import type { Readable } from "node:stream";
 import { Dsn, describeDsn } from "../dsn";
-import { connect } from "../mysql";
+import { TlsState, connect, tlsOf } from "../mysql";
 import { ServerInfo, readServerInfo } from "../flavor";
 import { CHECKSUM_SESSION_SQL } from "./sql";
 import type { SideName } from "./types";
@@ -14,6 +14,8 @@ export interface Side extends ServerInfo {
   readonly name: SideName;
   readonly dsn: Dsn;
   readonly label: string;
+  /** The reader's TLS (every session of a side uses the DSN's mode). */
+  readonly tls: TlsState;
   /** Checksums, row hashes and row reads. */
   readonly reader: Connection;
   /** Keyset walk for chunk boundaries (runs ahead of the reader). */
@@ -59,6 +61,7 @@ export async function openSide(name: SideName, dsn: Dsn): Promise<Side> {
     name,
     dsn,
     label: `${name} ${describeDsn(dsn)}`,
+    tls: await tlsOf(reader),
     reader,
     walker,
     async close() {

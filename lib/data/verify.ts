@@ -1,5 +1,5 @@
 import type { Dsn } from "../dsn";
-import { ident } from "../mysql";
+import { describeTls, ident } from "../mysql";
 import { ChunkSizer } from "./chunker";
 import { ChunkComparison, TableComparer, chunkMismatches } from "./compare";
 import { compareObjects, objectScope } from "./objects";
@@ -244,6 +244,7 @@ export async function verifyChecks(
     identical,
     source: sides.source.label,
     target: sides.target.label,
+    tls: { source: describeTls(sides.source.tls), target: describeTls(sides.target.tls) },
     tables,
     ...(replica ? { replica } : {}),
     proof: proofs ? { source: proofs[0].info, target: proofs[1].info } : null,
