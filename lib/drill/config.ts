@@ -78,8 +78,8 @@ export function drillConfig(env: DrillEnvironment, creds: DrillCredentials, opts
     },
     rds: { instanceId: "drill-shop", region: "ap-northeast-2" },
     idcMysql: {
-      // Stand-in: the docker shim ignores DOCKER_HOST; there is no docker engine here.
-      dockerHost: `unix://${join(env.docker.binDir, "docker.sock")}`,
+      // The real engine's API socket (podman), or a path the stand-in shim ignores (lib/drill/docker-shim.ts).
+      dockerHost: env.docker.dockerHost,
       containerName: IDC_CONTAINER,
       waitTimeoutSeconds: 60,
     },

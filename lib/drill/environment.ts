@@ -7,7 +7,7 @@ import { ConnectionExtras, ConnectionFormat, connectionValue } from "../connecti
 import type { Side } from "../dns-weights";
 import { formatDsn } from "../dsn";
 import { renderUpstream } from "../nginx-upstream";
-import { LocalServer, startLocalServer } from "../sandbox/server";
+import { LocalServer, defaultFlavor, startLocalServer } from "../sandbox/server";
 import { freePort } from "../sandbox/free-port";
 import { NginxSandbox, startNginx } from "../sandbox/nginx";
 import { RollbackError } from "../errors";
@@ -15,7 +15,7 @@ import { parseReport, runChild } from "../timeline";
 import { writeFileAtomic } from "../traffic/atomic-file";
 import { maintenanceSnippets } from "../traffic/nginx-snippets";
 import { DrillCredentials, userStatements } from "./credentials";
-import { DockerShim, startDockerShim } from "./docker-shim";
+import { DockerShim, idcContainerUnavailable, startDockerShim, startIdcContainer } from "./docker-shim";
 import { NetProxy, startNetProxy } from "./net-proxy";
 import { DATABASE, createSchema } from "./shop";
 import type { View } from "./view";
@@ -162,14 +162,22 @@ export async function startEnvironment(creds: DrillCredentials, log: (line: stri
     for (const s of stops.splice(0).reverse()) await s().catch(() => undefined);
   };
   try {
-    const [idc, aws] = await Promise.all([
-      // The binary log on, as on RDS (automated backups need it) and on an IDC primary: the
-      // fence and settle compare commit positions (GTID or file:pos), which only it records.
-      startLocalServer({ timeZone: "+09:00", name: "idc", bufferPoolMb: 128, args: BINLOG }),
+    const shimDir = join(dir, "bin");
+    await mkdir(shimDir);
+    // The binary log on, as on RDS (automated backups need it) and on an IDC primary: the
+    // fence and settle compare commit positions (GTID or file:pos), which only it records.
+    const idcOpts = { timeZone: "+09:00", bufferPoolMb: 128, args: BINLOG };
+    // The IDC MySQL runs in a real container when the engine is here (issue 14), else as a plain process, and says which.
+    const noContainer = idcContainerUnavailable(defaultFlavor());
+    const [idcBox, aws] = await Promise.all([
+      noContainer === null
+        ? startIdcContainer(shimDir, IDC_CONTAINER, idcOpts)
+        : startLocalServer({ ...idcOpts, name: "idc" }).then((server) => ({ server, docker: undefined })),
       startLocalServer({ timeZone: "+00:00", name: "aws", bufferPoolMb: 128, args: BINLOG }),
     ]);
-    stops.push(() => idc.stop(), () => aws.stop());
-    log(`IDC MariaDB on 127.0.0.1:${idc.port} (time zone +09:00), AWS stand-in on 127.0.0.1:${aws.port} (+00:00)`);
+    const idc = idcBox.server;
+    stops.push(() => idc.stop(), () => aws.stop(), async () => idcBox.docker?.close());
+    log(`IDC MariaDB on 127.0.0.1:${idc.port} (time zone +09:00) ${noContainer === null ? `in container ${IDC_CONTAINER}` : `as a plain process (no container: ${noContainer})`}, AWS stand-in on 127.0.0.1:${aws.port} (+00:00)`);
     // The migration created the schema on both sides; the data is IDC's alone until the cut-over.
     await Promise.all([createSchema(idc), createSchema(aws)]);
     await Promise.all([idc.exec(...userStatements(creds)), aws.exec(...userStatements(creds))]);
@@ -241,10 +249,9 @@ export async function startEnvironment(creds: DrillCredentials, log: (line: stri
 
     const backupDir = join(dir, "backups");
     await mkdir(backupDir);
-    const shimDir = join(dir, "bin");
-    await mkdir(shimDir);
-    const docker = await startDockerShim(shimDir, [{ name: IDC_CONTAINER, server: idc }]);
-    stops.push(() => docker.close());
+    const docker = idcBox.docker ?? (await startDockerShim(shimDir, [{ name: IDC_CONTAINER, server: idc }]));
+    if (!idcBox.docker) stops.push(() => docker.close());
+    log(`docker commands of the idc-health step: ${docker.engine}`);
     log(`nginx on 127.0.0.1:${nginxPort} -> app "idc" :${app.idc.port} (app "aws" :${app.aws.port} on standby); connection secret -> IDC`);
 
     const servers = { idc, aws };
