@@ -1,9 +1,10 @@
 import { constants } from "node:fs";
-import { access, stat } from "node:fs/promises";
+import { access, readFile, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { RollbackError } from "../errors";
 import { splitCommand } from "../traffic/command";
 import { dumpArgv, nginxConfigFiles, requireIncluded } from "../traffic/nginx-dump";
+import { requireUpstreamFile } from "../traffic/upstream-file";
 import type { Findings } from "./check";
 import type { PreflightInputs } from "./inputs";
 
@@ -11,7 +12,7 @@ import type { PreflightInputs } from "./inputs";
  * The nginx steps' assumptions, checked the way those steps will act: the commands split by
  * the parser switch-upstream uses (lib/traffic/command.ts), the dump command derived as it
  * derives it, the upstream file one that `nginx -T` lists (lib/traffic/nginx-dump.ts, shared
- * with switch-upstream), and the folders the switch and `maintenance on` write into present and
+ * with switch-upstream) and made of upstream blocks only (as the switch requires), and the folders the switch and `maintenance on` write into present and
  * writable. Over SSH the files and nginx are on another host: this process cannot see them.
  */
 export async function checkNginx(n: PreflightInputs["nginx"], f: Findings, timeoutMs = 30_000): Promise<void> {
@@ -24,7 +25,9 @@ export async function checkNginx(n: PreflightInputs["nginx"], f: Findings, timeo
   }
   const files = await nginxConfigFiles(dump, timeoutMs);
   await requireIncluded(n.file, files);
-  f.evidence.push(`${dump.join(" ")} lists ${files.length} file(s), ${n.file} among them`);
+  // The switch rewrites one block of the file and keeps the rest: it refuses a file of other things.
+  requireUpstreamFile(await readFile(n.file, "utf8"), n.file);
+  f.evidence.push(`${dump.join(" ")} lists ${files.length} file(s), ${n.file} among them, a file of upstream blocks`);
   // switch-upstream writes a temp file next to the target and renames it; maintenance creates the flag file.
   for (const [key, file] of [["file", n.file], ["maintenanceFlag", n.maintenanceFlag]] as const) {
     const dir = dirname(file);

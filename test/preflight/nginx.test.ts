@@ -11,8 +11,8 @@ describe("preflight: nginx", () => {
   beforeAll(async () => {
     const port = await freePort();
     nginx = await startNginx((prefix) => ({
-      files: { "upstream.conf": "upstream app { server 127.0.0.1:1; }\n", "other.conf": "upstream app { server 127.0.0.1:1; }\n", "maint/README": "flag folder\n" },
-      http: `include ${prefix}/upstream.conf;\nserver { listen 127.0.0.1:${port}; location / { proxy_pass http://app; } }`,
+      files: { "upstream.conf": "upstream app { server 127.0.0.1:1; }\n", "other.conf": "upstream app { server 127.0.0.1:1; }\n", "maint/README": "flag folder\n", "mixed.conf": "upstream mixed { server 127.0.0.1:2; }\nmap $host $mixed { default 1; }\n" },
+      http: `include ${prefix}/upstream.conf;\ninclude ${prefix}/mixed.conf;\nserver { listen 127.0.0.1:${port}; location / { proxy_pass http://app; } }`,
     }), { name: "preflight" });
     await symlink(nginx.path("upstream.conf"), nginx.path("linked.conf"));
   });
@@ -26,7 +26,7 @@ describe("preflight: nginx", () => {
   it("passes when nginx -T lists the upstream file and both folders are writable", async () => {
     const c = await check({});
     expect(c.status).toBe("pass");
-    expect(c.evidence[0]).toMatch(new RegExp(` -T -q lists 2 file\\(s\\), ${nginx.path("upstream.conf")} among them$`));
+    expect(c.evidence[0]).toMatch(new RegExp(` -T -q lists 3 file\\(s\\), ${nginx.path("upstream.conf")} among them, a file of upstream blocks$`));
   });
 
   it("accepts a path that is a symlink to a file nginx loads", async () => {
@@ -36,6 +36,13 @@ describe("preflight: nginx", () => {
   it("refuses an upstream file nginx does not load", async () => {
     const c = await check({ file: nginx.path("other.conf") });
     expect(c.problems.map((p) => `${p.code} ${p.subject}`)).toEqual([`FILE_NOT_INCLUDED ${nginx.path("other.conf")}`]);
+  });
+
+  it("refuses a file nginx loads that holds more than upstream blocks (the switch would refuse it)", async () => {
+    const c = await check({ file: nginx.path("mixed.conf") });
+    expect(c.problems.map((p) => p.message)).toEqual([
+      `FILE_NOT_UPSTREAM: ${nginx.path("mixed.conf")}: is not an nginx upstream file: line 2 starts "map", not an upstream block (point --file at the file that holds only upstream blocks; nothing was written)`,
+    ]);
   });
 
   it("refuses a maintenance flag whose folder does not exist", async () => {
