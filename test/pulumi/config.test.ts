@@ -94,6 +94,13 @@ describe("bad config is refused with one message that names the key", () => {
     ["a zone name instead of a zone id", (c) => (c["rollback:route53"].zoneId = "example.com"), "rollback:route53.zoneId", /hosted zone id/],
     ["SSH without any credential", (c) => (c["rollback:nginx"].connection = { mode: "ssh", host: "nginx-1", user: "deploy", projectDir: "/opt/rollback" }), "rollback:nginx.connection.privateKey", /needs privateKey or password/],
     ["an unknown connection mode", (c) => (c["rollback:nginx"].connection = { mode: "telnet" }), "rollback:nginx.connection.mode", /must be "local" or "ssh"/],
+    ["a stream upstream without its MySQL probe", (c) => delete c["rollback:nginx"].probe.mysql, "rollback:nginx.probe.mysql", /needs probe.mysql/],
+    ["an http upstream without a probe expectation", (c) => Object.assign(c["rollback:nginx"], { kind: "http", probe: { url: "http://127.0.0.1/whoami" } }), "rollback:nginx.probe.expect", /needs probe.expect/],
+    ["an http probe expectation that is neither header nor body", (c) => Object.assign(c["rollback:nginx"], { kind: "http", probe: { url: "http://127.0.0.1/whoami", expect: "idc" } }), "rollback:nginx.probe.expect", /header:NAME=VALUE or body:TEXT/],
+    ["a stream probe over SSH without a credentials file", (c) => {
+      c["rollback:nginx"].connection = { mode: "ssh", host: "nginx-1", user: "deploy", privateKey: "KEY", projectDir: "/opt/rollback" };
+      delete c["rollback:nginx"].probe.credentialsFile;
+    }, "rollback:nginx.probe.credentialsFile", /sshd refuses Setenv/],
     ["a docker host that is not a URL", (c) => (c["rollback:idcMysql"].dockerHost = "10.20.0.15"), "rollback:idcMysql.dockerHost", /docker host URL/],
     ["no backup to check", (c) => (c["rollback:runbook"].backupPaths = []), "rollback:runbook.backupPaths", /at least 1 item/],
     ["an object key given as text", (c) => (c["rollback:idc"] = "10.20.0.15"), "rollback:idc", /must be an object/],
