@@ -164,6 +164,8 @@ export async function runSql(client: Tool, cnf: string, database: string, input:
   const tool = spawnTool(client.bin, cnf, ["--batch", "--max-allowed-packet=1G", `--database=${database}`], subject, "feed");
   const abort = () => tool.child.kill("SIGTERM");
   signal?.addEventListener("abort", abort, { once: true });
+  // Aborted before the listener was there (between two tables): no event will come.
+  if (signal?.aborted) abort();
   try {
     const [fed, ran] = await Promise.allSettled([pipeline(input, tool.child.stdin!), tool.exited]);
     if (signal?.aborted) throw new RollbackError("ABORTED", subject, "interrupted");
