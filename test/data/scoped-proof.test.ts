@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { commitPosition, parseServerVersion } from "../../lib/flavor";
 import { testFlavors } from "../../lib/sandbox/server";
 import { Pair, startPair } from "./pair";
+import { verifyWithWriteBehind } from "./write-behind";
 
 /**
  * Issue 12 item 3 and issue 11's sourcePosition: on a shared source server (another schema
@@ -79,18 +80,7 @@ describe.each(testFlavors())("shared source server (%s)", (flavor) => {
   it("still catches a write to a compared table behind an already-compared chunk", async () => {
     startHammer();
     try {
-      let wrote = false;
-      const r = await pair.verify({
-        tables: ["live"],
-        chunkSize: 200,
-        rounds: 1,
-        onChunk: async (e) => {
-          if (!wrote && e.chunk.range.to) {
-            wrote = true;
-            await pair.onSource("UPDATE live SET v = -v WHERE id = 5");
-          }
-        },
-      });
+      const { report: r, wrote } = await verifyWithWriteBehind(pair, "live", ["UPDATE live SET v = -v WHERE id = 5"]);
       expect(wrote).toBe(true);
       expect(r.identical).toBe(false);
       expect(r.tables[0].stability).toBe("changing");

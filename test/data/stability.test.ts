@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testFlavors } from "../../lib/sandbox/server";
 import { seq } from "../../lib/sandbox/seq";
 import { Pair, startPair } from "./pair";
+import { verifyWithWriteBehind } from "./write-behind";
 
 /**
  * The source changing during a verify must never produce "identical": a write behind an
@@ -19,36 +20,14 @@ describe.each(testFlavors())("stability (%s)", (flavor) => {
 
   describe("a source that changes during verify", () => {
     it("is not called identical when a compared chunk changes afterwards", async () => {
-      let wrote = false;
-      const r = await pair.verify({
-        tables: ["live"],
-        chunkSize: 200,
-        rounds: 1,
-        onChunk: async (e) => {
-          // After the first chunk is compared, change a row inside it on the source.
-          if (!wrote && e.chunk.range.to) {
-            wrote = true;
-            await pair.onSource("UPDATE live SET v = -v WHERE id = 5");
-          }
-        },
-      });
+      const { report: r, wrote } = await verifyWithWriteBehind(pair, "live", ["UPDATE live SET v = -v WHERE id = 5"]);
       expect(wrote).toBe(true);
       expect(r.identical).toBe(false);
       expect(r.tables[0].stability).toBe("changing");
     });
 
     it("flags a comparison that saw writes, and the next quiet one reports every difference", async () => {
-      let wrote = false;
-      const r = await pair.verify({
-        tables: ["live"],
-        chunkSize: 200,
-        onChunk: async () => {
-          if (!wrote) {
-            wrote = true;
-            await pair.onSource("UPDATE live SET v = v + 1 WHERE id = 7");
-          }
-        },
-      });
+      const { report: r } = await verifyWithWriteBehind(pair, "live", ["UPDATE live SET v = v + 1 WHERE id = 7"], { rounds: 3 });
       expect(r.identical).toBe(false);
       expect(r.tables[0].stability).toBe("changing");
       const quiet = await pair.verify({ tables: ["live"], chunkSize: 200 });
@@ -57,17 +36,8 @@ describe.each(testFlavors())("stability (%s)", (flavor) => {
 
     it("compares again after a write that was undone, and proves identical in the next round", async () => {
       await pair.sync({ tables: ["live"] });
-      let wrote = false;
-      const r = await pair.verify({
-        tables: ["live"],
-        chunkSize: 200,
-        onChunk: async () => {
-          if (!wrote) {
-            wrote = true;
-            await pair.onSource("UPDATE live SET v = v + 1 WHERE id = 9", "UPDATE live SET v = v - 1 WHERE id = 9");
-          }
-        },
-      });
+      const undone = ["UPDATE live SET v = v + 1 WHERE id = 9", "UPDATE live SET v = v - 1 WHERE id = 9"];
+      const { report: r } = await verifyWithWriteBehind(pair, "live", undone, { rounds: 3 });
       expect(r.identical).toBe(true);
       expect(r.tables[0]).toMatchObject({ stability: "proven", rounds: 2 });
     });
