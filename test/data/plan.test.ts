@@ -6,9 +6,9 @@ import { chooseKey, planTable } from "../../lib/data/plan";
 import { preflight } from "../../lib/data/preflight";
 import { mismatchPct } from "../../lib/data/report";
 import { diffRows } from "../../lib/data/row-diff";
-import { rangePredicate, rowEncoding } from "../../lib/data/sql";
+import { jsonTemporalsSql, rangePredicate, rowEncoding, selectRowsSql } from "../../lib/data/sql";
 import type { ColumnInfo, TableSchema } from "../../lib/data/types";
-import { columnKind, keyLiteral } from "../../lib/data/values";
+import { columnKind, jsonLiteral, keyLiteral } from "../../lib/data/values";
 
 /** The pure decisions of the data engine, without a server. */
 function col(name: string, dataType: string, extra: Partial<ColumnInfo> = {}): ColumnInfo {
@@ -75,6 +75,28 @@ describe("data engine decisions", () => {
     expect(chooseKey(uk)).toMatchObject({ index: "u_a" });
     const none = table("t", [col("f", "float")], [{ name: "PRIMARY", unique: true, columns: ["f"], prefix: false, functional: false, hidden: false }]);
     expect(chooseKey(none)).toEqual({ problem: "no usable primary or unique key (PRIMARY is a FLOAT key)" });
+  });
+
+  it("hashes MySQL JSON with its string paths, and reads its temporal scalars only for written rows", () => {
+    const t = table("t", [col("id", "int"), col("doc", "json", { nullable: true, charset: "utf8mb4", collation: "utf8mb4_bin" })], PK);
+    const plan = planTable(t, t, chooseKey(t) as never);
+    expect(rowEncoding(plan)).toBe(
+      "CONCAT_WS(',', `id`, LENGTH(`doc`), CAST(`doc` AS BINARY), CAST(IFNULL(JSON_SEARCH(`doc`, 'all', '%'), '') AS BINARY), CONCAT(ISNULL(`doc`)))",
+    );
+    expect(jsonTemporalsSql(plan.columns[1])).toBe(
+      "(WITH RECURSIVE w(p, v) AS (SELECT CAST('$' AS CHAR(4096)), `doc` " +
+        "UNION ALL SELECT CONCAT(w.p, '.', JSON_QUOTE(k.k)), JSON_EXTRACT(w.v, CONCAT('$.', JSON_QUOTE(k.k))) " +
+        "FROM w, JSON_TABLE(JSON_KEYS(w.v), '$[*]' COLUMNS (k VARCHAR(4096) PATH '$')) k WHERE JSON_TYPE(w.v) = 'OBJECT' " +
+        "UNION ALL SELECT CONCAT(w.p, '[', a.i - 1, ']'), JSON_EXTRACT(w.v, CONCAT('$[', a.i - 1, ']')) " +
+        "FROM w, JSON_TABLE(w.v, '$[*]' COLUMNS (i FOR ORDINALITY)) a WHERE JSON_TYPE(w.v) = 'ARRAY') " +
+        "SELECT JSON_ARRAYAGG(JSON_ARRAY(p, JSON_TYPE(v), JSON_UNQUOTE(v))) FROM w WHERE JSON_TYPE(v) IN ('DATE', 'TIME', 'DATETIME'))",
+    );
+    expect(selectRowsSql(plan, "1=1", ["(`id` * 2)"])).toBe("SELECT CONCAT(`id`), `id`, `doc`, (`id` * 2) FROM `t` FORCE INDEX (`PRIMARY`) WHERE 1=1");
+    const doc = Buffer.from('{"t": "2024-05-06 07:08:09.000000"}');
+    expect(jsonLiteral(plan.columns[1], doc, Buffer.from('[["$.\\"t\\"", "DATETIME", "2024-05-06 07:08:09.000000"]]'))).toBe(
+      `JSON_SET(CAST(_utf8mb4 X'${doc.toString("hex")}' AS JSON), _utf8mb4 X'${Buffer.from('$."t"').toString("hex")}', CAST('2024-05-06 07:08:09.000000' AS DATETIME(6)))`,
+    );
+    expect(jsonLiteral(plan.columns[1], doc, null)).toBe(`_utf8mb4 X'${doc.toString("hex")}'`);
   });
 
   it("never takes an INVISIBLE/IGNORED or functional unique index as the key, and says why", () => {
