@@ -132,7 +132,7 @@ async function binlogPoint(conn: Connection, s: ServerInfo): Promise<Point["binl
  * binary log or GTID part is in it (then non-transactional writes move it too). null when
  * nothing is readable.
  */
-export async function commitMarker(conn: Connection, s: ServerInfo): Promise<{ text: string; binlogged: boolean } | null> {
+async function commitMarker(conn: Connection, s: ServerInfo): Promise<{ text: string; binlogged: boolean } | null> {
   const parts: string[] = [];
   const gtid = await rows<{ g: string }>(conn, globalVariableSql(gtidVariables(s).source)).then(
     ([g]) => String(g?.g ?? ""),
