@@ -29,7 +29,7 @@ import { clientTool } from "../lib/backup/client";
 import { DUMP_FLAGS } from "../lib/backup/create";
 import { RollbackError } from "../lib/errors";
 import { dumpNoPositionFlags, parseServerVersion } from "../lib/flavor";
-import { seq } from "../test/backup/helpers";
+import { seq } from "../lib/sandbox/seq";
 
 const { values } = parseCli(process.argv.slice(2), { flavor: { type: "string" }, rows: { type: "string" }, rounds: { type: "string" }, json: { type: "boolean" } });
 const FLAVOR = (values.flavor ?? "mariadb") as SandboxFlavor;
