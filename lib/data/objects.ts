@@ -27,6 +27,8 @@ export interface SchemaObject {
   readonly sqlMode: string;
   readonly characterSetClient: string;
   readonly collationConnection: string;
+  /** Events: the time zone they were created in (SHOW CREATE EVENT's `time_zone`). */
+  readonly timeZone?: string;
 }
 
 export interface ObjectDiff {
@@ -100,12 +102,15 @@ export async function readObjects(side: Side, scope: ObjectScope): Promise<Schem
   for (const w of wanted) {
     const [[row]] = await conn.query<RowDataPacket[]>(showCreateSql(SHOW[w.kind].keyword, w.name));
     const create = String(row[SHOW[w.kind].column] ?? "");
-    // Views have no sql_mode of their own; routines and events run under the one they were created with.
+    // Views have no sql_mode of their own; routines and events run under the one they were created
+    // with; an event's STARTS/ENDS are read in its own time zone, which its text does not print.
     const sqlMode = row.sql_mode === undefined ? "" : String(row.sql_mode);
+    const timeZone = row.time_zone === undefined ? undefined : String(row.time_zone);
     out.push({
       kind: w.kind,
       name: w.name,
-      definition: sqlMode ? `${norm(create)} /* sql_mode ${sqlMode} */` : norm(create),
+      definition: `${norm(create)}${sqlMode ? ` /* sql_mode ${sqlMode} */` : ""}${timeZone ? ` /* time_zone ${timeZone} */` : ""}`,
+      timeZone,
       create,
       sqlMode,
       characterSetClient: String(row.character_set_client),

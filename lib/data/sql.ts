@@ -260,6 +260,8 @@ export function dropObjectSql(kind: "TRIGGER" | "VIEW" | "PROCEDURE" | "FUNCTION
  * stored with it and applied whenever it fires). Three parameters.
  */
 export const OBJECT_SESSION_SQL = "SET SESSION sql_mode = ?, character_set_client = ?, collation_connection = ?";
+/** An event also keeps the time zone it was created in (its STARTS/ENDS are read in it). One parameter. */
+export const OBJECT_TIME_ZONE_SQL = "SET SESSION time_zone = ?";
 
 /** Views, routines and events of a database (names and kinds; definitions come from SHOW CREATE). */
 export const VIEWS_SQL = "SELECT TABLE_NAME AS name FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME";

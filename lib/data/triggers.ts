@@ -3,7 +3,7 @@ import type { Dsn } from "../dsn";
 import { RollbackError, messageOf } from "../errors";
 import { ServerInfo, definerPrivilege } from "../flavor";
 import { connect } from "../mysql";
-import { OBJECT_SESSION_SQL, TRIGGERS_SQL, dropObjectSql, showCreateSql } from "./sql";
+import { OBJECT_SESSION_SQL, OBJECT_TIME_ZONE_SQL, TRIGGERS_SQL, dropObjectSql, showCreateSql } from "./sql";
 
 /**
  * Target triggers during a sync (issue 12). A trigger fires on every row the sync writes: a
@@ -103,13 +103,14 @@ export async function dropTriggers(conn: Connection, triggers: readonly SavedTri
 export async function createInSession(
   dsn: Dsn,
   server: ServerInfo,
-  settings: { sqlMode: string; characterSetClient: string; collationConnection: string },
+  settings: { sqlMode: string; characterSetClient: string; collationConnection: string; timeZone?: string },
   statement: string,
   subject: string,
 ): Promise<void> {
   const c = await connect(dsn, { charset: settings.characterSetClient });
   try {
     await c.query(OBJECT_SESSION_SQL, [settings.sqlMode, settings.characterSetClient, settings.collationConnection]);
+    if (settings.timeZone) await c.query(OBJECT_TIME_ZONE_SQL, [settings.timeZone]);
     await c.query(statement);
   } catch (e) {
     const message = messageOf(e);

@@ -81,6 +81,14 @@ describe.each(testFlavors())("schema objects (%s)", (flavor) => {
     expect(strict.objects).toMatchObject({ definers: "compared", diffs: [{ kind: "view", name: "big_orders", difference: "definition" }] });
   });
 
+  it("an event created in another time zone differs (its STARTS is read in it), and is fixed in the source's", async () => {
+    await pair.onTarget("SET SESSION time_zone = '+09:00'", "DROP EVENT nightly", EVENT(1), "SET SESSION time_zone = '+00:00'");
+    const r = await pair.verify({ exclude: ["notes"] });
+    expect(r.objects?.diffs).toEqual([expect.objectContaining({ kind: "event", name: "nightly", difference: "definition", target: expect.stringContaining("time_zone +09:00") })]);
+    const fixed = await pair.sync({ exclude: ["notes"], fixSchemaObjects: true });
+    expect(fixed).toMatchObject({ identical: true, verify: { objects: { fixed: ["event nightly"], diffs: [] } } });
+  });
+
   it("a view named in --tables is reported as a view, not as an unknown table", async () => {
     const r = await pair.verify({ tables: ["orders", "big_orders"] });
     expect(r.skipped).toEqual([{ table: "big_orders", reason: expect.stringContaining("a view") }]);

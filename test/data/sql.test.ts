@@ -8,6 +8,7 @@ import {
   GET_LOCK_SQL,
   LOCK_HOLDER_SQL,
   OBJECT_SESSION_SQL,
+  OBJECT_TIME_ZONE_SQL,
   ROUTINES_SQL,
   SESSION_OWNER_SQL,
   TRIGGERS_SQL,
@@ -31,6 +32,7 @@ describe("statements for triggers, schema objects and the sync lock", () => {
     expect(showCreateSql("TRIGGER", "odd`name")).toBe("SHOW CREATE TRIGGER `odd``name`");
     expect(dropObjectSql("PROCEDURE", "p")).toBe("DROP PROCEDURE IF EXISTS `p`");
     expect(OBJECT_SESSION_SQL).toBe("SET SESSION sql_mode = ?, character_set_client = ?, collation_connection = ?");
+    expect(OBJECT_TIME_ZONE_SQL).toBe("SET SESSION time_zone = ?");
     expect(VIEWS_SQL).toBe("SELECT TABLE_NAME AS name FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME");
     expect(ROUTINES_SQL).toBe("SELECT ROUTINE_NAME AS name, ROUTINE_TYPE AS kind FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? ORDER BY ROUTINE_TYPE, ROUTINE_NAME");
     expect(EVENTS_SQL).toBe("SELECT EVENT_NAME AS name FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? ORDER BY EVENT_NAME");
