@@ -182,7 +182,8 @@ async function rehearse({ o, scenario, env, creds, config, load, files, t0, setu
     rollback = await runRunbook({
       target: "idc",
       env,
-      config: aborted ? { ...config, runbook: { ...config.runbook, copyBack: false } } : config,
+      // After a completed cut-over its timeline is the proof the shrink guard reads (runbook.cutoverProof).
+      config: { ...config, runbook: aborted ? { ...config.runbook, copyBack: false } : { ...config.runbook, cutoverProof: files.cutoverTimeline } },
       timeline: files.timeline,
       view,
       onStep,
