@@ -304,7 +304,7 @@ export async function provenPosition(
   const position = await stab.position();
   if (!position) return null;
   const text = formatPosition(position);
-  if (tables.every((t) => t.stability === "assumed")) return { ...position, text, proof: "assumed" };
+  if (tables.length && tables.every((t) => t.stability === "assumed")) return { ...position, text, proof: "assumed" };
   const now = await stab.point();
   const byTable = new Map(checks.map((c) => [c.table, c]));
   for (const t of tables) {
