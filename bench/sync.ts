@@ -99,7 +99,7 @@ async function main(): Promise<void> {
     const oursReport = JSON.parse(sync.stdout);
     const finalCheck = oursReport.verify?.durationMs ?? 0;
     log(
-      `our sync: ${sync.ms} ms (engine ${oursReport.durationMs} ms: ${perSecond(sourceRows, oursReport.durationMs)} rows/s; pass ` +
+      `our sync: ${sync.ms} ms (engine ${oursReport.durationMs} ms: ${perSecond(sourceRows, oursReport.durationMs)} rows/s; up to the final check ` +
         `${oursReport.durationMs - finalCheck} ms, final check ${finalCheck} ms), exit ${sync.code}, identical ${oursReport.identical}, ` +
         `${oursReport.inserted} inserted / ${oursReport.updated} updated / ${oursReport.deleted} deleted, ${oursQueries} queries, peak RSS ${sync.rssMb} MB`,
     );
