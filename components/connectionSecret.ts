@@ -1,7 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { type ConnectionExtras, type ConnectionFormat, type DbEndpoint, connectionValue } from "../lib/connection-string";
-import type { RunContext } from "./command-line";
+import { type RunContext, stepCommandLine } from "./command-line";
 import { hostCommand } from "./hostCommand";
 
 /**
@@ -26,6 +26,12 @@ export interface ConnectionSecretArgs {
    * PutParameter without KeyId). Preflight checks it is the key the parameter has today.
    */
   readonly kmsKeyId?: string;
+  /**
+   * After the recycle, the proof that the app moved: scripts/app-sessions.ts's arguments and the
+   * two database URLs (plan.ts). Only with a recycle: without one apps move only when they
+   * re-read the secret by themselves (up to an hour for AWS's caching clients).
+   */
+  readonly sessions?: { readonly args: readonly (string | number)[]; readonly environment: Record<string, pulumi.Input<string>> };
   /** The run: the recycle runs again on every run (the other stack may have moved AWSCURRENT since), in the project root. */
   readonly run: RunContext;
 }
@@ -62,11 +68,26 @@ export class ConnectionSecret extends pulumi.ComponentResource {
       // pooled connections open: without a recycle the switch takes effect only eventually.
       // Triggered by the run id alone, not by the version's id: what the recycle does must not
       // depend on what the state held before (issue 13, item 3); every run recycles.
-      hostCommand(
+      const recycle = hostCommand(
         `${name}-recycle`,
         { connection: { mode: "local" }, dir: args.run.projectDir, create: args.recycleCommand, triggers: [args.run.runId] },
         { parent: this, dependsOn: [written] },
       );
+      // A new version and a recycle say nothing about where pooled connections actually go:
+      // each side's processlist does (the step's timeline entry is this proof).
+      if (args.sessions) {
+        hostCommand(
+          `${name}-sessions`,
+          {
+            connection: { mode: "local" },
+            dir: args.run.projectDir,
+            create: stepCommandLine("connection-secret", args.run, args.sessions.args),
+            environment: args.sessions.environment,
+            triggers: [args.run.runId],
+          },
+          { parent: this, dependsOn: [recycle] },
+        );
+      }
     }
 
     this.registerOutputs({ arn: this.arn });

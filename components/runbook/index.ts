@@ -89,7 +89,11 @@ export class Runbook extends pulumi.ComponentResource {
       previous = dispatch<StepPlan, pulumi.Resource>(planStep(step, config, direction), {
         command,
         preflight: (p) => command({ kind: "command", where: "runner", args: preflightArgs(p.inputs), environment: p.environment }),
-        "connection-secret": (p) => (built.secret = new ConnectionSecret(`${name}-connection-secret`, { ...p.args, run }, gate)),
+        "connection-secret": (p) => {
+          const { sessions } = p.args;
+          const args = { ...p.args, sessions: sessions && { ...sessions, environment: { ...sessions.environment, ...notifyEnv } }, run };
+          return (built.secret = new ConnectionSecret(`${name}-connection-secret`, args, gate));
+        },
         "nginx-upstream": (p) => (built.nginx = new NginxUpstream(`${name}-nginx-upstream`, { ...p.args, run }, gate)),
         "dns-weights": (p) => (built.dns = new DnsWeights(`${name}-dns-weights`, p.args, gate)),
         "rds-power": (p) => new RdsPower(`${name}-rds`, { ...p.args, access: args.awsAccess }, gate),

@@ -3,6 +3,7 @@ import type { Endpoint, RollbackConfig } from "../../lib/config";
 import type { Side } from "../../lib/dns-weights";
 import { formatDsn } from "../../lib/dsn";
 import { type CheckId, DATABASE_URL_ENV, type PreflightInputs, preflightInputs } from "../../lib/preflight";
+import { parseUsers } from "../../lib/fence/accounts";
 import { STEPS, type StepId } from "../../lib/runbook";
 import type { ConnectionSecretArgs } from "../connectionSecret";
 import type { DnsWeightsArgs } from "../dnsWeights";
@@ -224,6 +225,13 @@ export const STEP_PLANS: Readonly<Record<StepId, (config: RollbackConfig, d: Dir
         extras: c.connectionSecret.extras,
         recycleCommand: c.connectionSecret.recycleCommand,
         kmsKeyId: c.connectionSecret.kmsKeyId,
+        // The app's accounts are the fence's (runbook.fence.users); matched by name on both sides.
+        sessions: c.connectionSecret.recycleCommand
+          ? {
+              args: ["--users", parseUsers(c.runbook.fence.users).map((u) => u.name).join(","), "--timeout", c.connectionSecret.sessionsTimeoutSeconds, "--json"],
+              environment: sourceAndTarget(c, d),
+            }
+          : undefined,
       },
     };
   },

@@ -5,7 +5,7 @@ import { dnsWeights, Side } from "../dns-weights";
 import { parseHostPort, renderUpstream } from "../nginx-upstream";
 import type { Changes } from "../report";
 import { StepId, STEPS } from "../runbook";
-import { appendEntry, runChild, runStep, stepPhase, TimelineEntry } from "../timeline";
+import { appendEntry, parseReport, runChild, runStep, stepPhase, TimelineEntry } from "../timeline";
 import { resolveOutput } from "./config";
 import { DrillEnvironment, scriptArgv } from "./environment";
 import type { View } from "./view";
@@ -120,13 +120,23 @@ export async function runRunbook(r: RunbookRun): Promise<RunbookResult> {
           for (const w of await waits) said.push(w.status === "fulfilled" ? w.value : String(w.reason));
           ok = res.code === 0 && said.every((l) => l.includes("connection from the secret"));
         }
+        // The proof the component runs after the recycle (scripts/app-sessions.ts), polled faster.
+        let sessions: unknown = null;
+        if (ok && p.args.sessions) {
+          const proof = await runChild(scriptArgv(scriptOf(step), [...p.args.sessions.args.map(String), "--poll-ms", "200"]), {
+            env: { ...process.env, ...(await resolveEnv(p.args.sessions.environment)) },
+            onStderr: (t) => view.child(t),
+          });
+          sessions = parseReport(proof.stdout);
+          ok = proof.code === 0;
+        }
         return recorded(
           standIn(
             step,
             t0,
             ok ? "ok" : "failed",
-            { ok, secretFile: env.secretFile, apps: said },
-            `stand-in for the Secrets Manager version: wrote ${p.args.format} to ${env.secretFile} (-> ${direction.target}), then ran the recycle command \`${recycle ?? "(none)"}\``,
+            { ok, secretFile: env.secretFile, apps: said, sessions },
+            `stand-in for the Secrets Manager version: wrote ${p.args.format} to ${env.secretFile} (-> ${direction.target}), then ran the recycle command \`${recycle ?? "(none)"}\`${p.args.sessions ? " and proved the app's sessions moved (scripts/app-sessions.ts)" : ""}`,
           ),
         );
       },

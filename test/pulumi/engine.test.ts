@@ -179,3 +179,22 @@ describe("the RDS dynamic providers", () => {
     expect(String(failure)).toContain("CONFIG_INVALID: aws:assumeRoles[0].roleArn: must be an IAM role ARN");
   });
 });
+
+describe("connection-secret (issue 14)", () => {
+  it("proves after the recycle that the app's sessions moved: the fence's accounts, on IDC and none left on AWS, bounded", async () => {
+    const r = await runProgram("rollback");
+    const proof = r.byName("rollback-connection-secret-sessions");
+    expect(proof.inputs.create).toMatch(
+      /^node dist\/scripts\/step\.js connection-secret --timeline \.rollback\/run-1\/timeline\.jsonl --log \.rollback\/run-1\/connection-secret\.log -- node dist\/scripts\/app-sessions\.js --users shop_app,shop_worker --timeout 120 --json$/,
+    );
+    const e = unwrapSecrets(proof.inputs.environment);
+    expect(e.SOURCE_DATABASE_URL).toContain("@shop-prod.c9akciq32.ap-northeast-2.rds.amazonaws.com:3306/shop");
+    expect(e.TARGET_DATABASE_URL).toContain("@10.20.0.15:3306/shop");
+    expect(proof.inputs.dir).toBe(ROOT);
+  });
+
+  it("runs no proof without a recycle command (apps would move only when they re-read the secret)", async () => {
+    const r = await runProgram("rollback", (c) => delete c["rollback:connectionSecret"].recycleCommand);
+    expect(r.resources.map((x) => x.name)).not.toContain("rollback-connection-secret-sessions");
+  });
+});

@@ -49,7 +49,7 @@ describe("the rollback stack", () => {
     const { recorder } = await runProgram("rollback");
     expect(recorder.resources.filter((r) => r.type.startsWith("docker:") || r.type === "pulumi:providers:docker")).toEqual([]);
     expect(recorder.byName("rollback-idc-mysql-health").inputs.create).toContain("dist/scripts/idc-mysql.js restart --container shop-mysql --timeout 300 --json");
-    expect(env(recorder, "rollback-idc-mysql-health")).toEqual({ DOCKER_HOST: "ssh://deploy@10.20.0.15", DATABASE_URL: "mysql://rollback:idc-Pa55%3Aw0rd%2Fx@10.20.0.15:3306/shop" });
+    expect(env(recorder, "rollback-idc-mysql-health")).toEqual({ DOCKER_HOST: "ssh://deploy@10.20.0.15", DATABASE_URL: "mysql://rollback:idc-Pa55%3Aw0rd%2Fx@10.20.0.15:3306/shop?ssl-mode=PREFERRED" });
   });
 });
 
