@@ -1,7 +1,9 @@
 /**
- * The rollback runbook, defined once. The Pulumi Runbook component (components/runbook.ts)
- * and the drill (scripts/drill.ts) both read this list, so their order, phases and budgets
- * cannot drift apart. Step ids are the names used in config, logs, reports and outputs.
+ * The rollback runbook, defined once. The Pulumi Runbook component (components/runbook) and
+ * the drill (lib/drill/runbook.ts) both read this list, and both build each step from one table
+ * (components/runbook/plan.ts STEP_PLANS, a Record over StepId: a step added here without a plan
+ * does not compile), so their order, phases, budgets and commands cannot drift apart. Step ids
+ * are the names used in config, logs, reports and outputs.
  */
 
 export type PhaseId = "cutoff" | "data-sync" | "normalisation";
