@@ -284,7 +284,11 @@ export class LoadGenerator {
       }
       const fields = { customer_id: String(1 + rand(customers)), amount: amountText(), status: "new", note: `direct ${Date.now()}` };
       try {
-        const [r] = await c.query<ResultSetHeader>("INSERT INTO orders (customer_id, amount, status, note) VALUES (?, ?, ?, ?)", [fields.customer_id, fields.amount, fields.status, fields.note]);
+        // As the app writes an order (lib/drill/app.ts): created_at/updated_at have no default.
+        const [r] = await c.query<ResultSetHeader>(
+          "INSERT INTO orders (customer_id, amount, status, note, created_at, updated_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+          [fields.customer_id, fields.amount, fields.status, fields.note],
+        );
         this.orders.set(r.insertId, { state: { deleted: false, fields }, uncertain: false, db: side });
         d.acknowledged++;
       } catch {

@@ -246,7 +246,7 @@ export const SCENARIOS: readonly Scenario[] = [
           await env.aws.exec(`CREATE USER 'report_job'@'%' IDENTIFIED BY '${password}'`, `GRANT INSERT ON ${DATABASE}.* TO 'report_job'@'%'`);
           const c = await connect({ ...env.aws.dsn(DATABASE), user: "report_job", password });
           try {
-            await c.query("INSERT INTO orders (customer_id, amount, status, note) VALUES (1, 1.00, 'new', 'written after the proof')");
+            await c.query("INSERT INTO orders (customer_id, amount, status, note, created_at, updated_at) VALUES (1, 1.00, 'new', 'written after the proof', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))");
           } finally {
             await c.end();
           }
