@@ -43,7 +43,9 @@ export function configToward(config: RollbackConfig, target: "idc" | "aws", env:
 }
 
 export function drillConfig(env: DrillEnvironment, creds: DrillCredentials, opts: { progressEveryS: number; webhookUrl?: string }): RollbackConfig {
-  const endpoint = (port: number) => ({ host: "127.0.0.1", port, database: DATABASE, user: creds.runbook.user, password: creds.runbook.password });
+  // TLS where the sandbox offers it: MySQL's datadir has self-signed certificates, MariaDB's none,
+  // and neither has the RDS CA that AWS's default (VERIFY_IDENTITY) would check against.
+  const endpoint = (port: number) => ({ host: "127.0.0.1", port, database: DATABASE, user: creds.runbook.user, password: creds.runbook.password, tls: { mode: "PREFERRED" } });
   const raw = {
     target: "idc",
     // The runbook's own path to each database: direct, the operator's alternative path (plan §9).
