@@ -152,6 +152,33 @@ export function replicaField(s: ServerInfo, row: Record<string, unknown>, column
   return v === undefined || v === null ? null : String(v);
 }
 
+/**
+ * Starts or stops a replica's threads (both, or one: SQL_THREAD is the applier, IO_THREAD the
+ * receiver). START/STOP REPLICA exist on MySQL 8.0.22+ and MariaDB 10.5.1+; MySQL 8.4 removed
+ * START/STOP SLAVE.
+ */
+export function replicaControlSql(s: ServerInfo, verb: "START" | "STOP", thread?: "SQL_THREAD" | "IO_THREAD"): string {
+  const noun = atLeast(s, "mysql", "8.0.22") || atLeast(s, "mariadb", "10.5.1") ? "REPLICA" : "SLAVE";
+  return `${verb} ${noun}${thread ? ` ${thread}` : ""}`;
+}
+
+/**
+ * Points a replica at its source: four parameters (host, port, user, password). MySQL 8.0.23+
+ * says CHANGE REPLICATION SOURCE TO SOURCE_* (8.4 removed CHANGE MASTER); MariaDB has only
+ * CHANGE MASTER TO MASTER_*. "gtid": MySQL SOURCE_AUTO_POSITION=1 (gtid_mode=ON on both
+ * servers), MariaDB MASTER_USE_GTID=slave_pos; "file": from the start of the source's first
+ * binary log. GET_SOURCE_PUBLIC_KEY: a caching_sha2_password replication user over plain TCP
+ * needs the source's RSA key (MySQL 8.0.23+).
+ */
+export function changeSourceSql(s: ServerInfo, mode: "gtid" | "file"): string {
+  if (atLeast(s, "mysql", "8.0.23")) {
+    const position = mode === "gtid" ? "SOURCE_AUTO_POSITION = 1" : "SOURCE_AUTO_POSITION = 0";
+    return `CHANGE REPLICATION SOURCE TO SOURCE_HOST = ?, SOURCE_PORT = ?, SOURCE_USER = ?, SOURCE_PASSWORD = ?, ${position}, GET_SOURCE_PUBLIC_KEY = 1`;
+  }
+  const position = s.flavor === "mysql" ? `MASTER_AUTO_POSITION = ${mode === "gtid" ? 1 : 0}` : `MASTER_USE_GTID = ${mode === "gtid" ? "slave_pos" : "no"}`;
+  return `CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, ${position}`;
+}
+
 // ---- row hashing ----------------------------------------------------------------------
 
 /**

@@ -1,37 +1,37 @@
 import type { Connection } from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "../../lib/mysql";
-import { LocalServer, startLocalServer } from "../../lib/sandbox/server";
+import { LocalServer, startLocalServer, testFlavors } from "../../lib/sandbox/server";
 import { Session, drain, findBlockers, statementPrefix } from "../../lib/traffic/drain";
 import { runScript } from "./support";
 
-/** A real MariaDB in KST (+09:00), like an IDC server, so transaction ages are checked across zones. */
-let db: LocalServer;
-const open: Connection[] = [];
+/** A real server of each flavour in KST (+09:00), like an IDC server, so transaction ages are checked across zones. */
+describe.each(testFlavors())("drain on a real %s", (flavor) => {
+  let db: LocalServer;
+  const open: Connection[] = [];
 
-beforeAll(async () => {
-  db = await startLocalServer({ name: "drain", timeZone: "+09:00", bufferPoolMb: 32 });
-  await db.exec(
-    "CREATE DATABASE shop",
-    "CREATE TABLE shop.orders (id INT PRIMARY KEY, total DECIMAL(10,2))",
-    "INSERT INTO shop.orders VALUES (1, 10.00), (2, 20.00), (3, 30.00)",
-    "CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY 'app-secret'",
-    "GRANT SELECT, INSERT, UPDATE, DELETE ON shop.* TO 'app'@'127.0.0.1'",
-  );
-});
+  beforeAll(async () => {
+    db = await startLocalServer({ flavor, name: "drain", timeZone: "+09:00", bufferPoolMb: 32 });
+    await db.exec(
+      "CREATE DATABASE shop",
+      "CREATE TABLE shop.orders (id INT PRIMARY KEY, total DECIMAL(10,2))",
+      "INSERT INTO shop.orders VALUES (1, 10.00), (2, 20.00), (3, 30.00)",
+      "CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY 'app-secret'",
+      "GRANT SELECT, INSERT, UPDATE, DELETE ON shop.* TO 'app'@'127.0.0.1'",
+    );
+  });
 
-afterAll(async () => {
-  await Promise.all(open.map((c) => c.end().catch(() => undefined)));
-  await db?.stop();
-});
+  afterAll(async () => {
+    await Promise.all(open.map((c) => c.end().catch(() => undefined)));
+    await db?.stop();
+  });
 
-async function session(): Promise<Connection> {
-  const c = await connect(db.dsn("shop"));
-  open.push(c);
-  return c;
-}
+  async function session(): Promise<Connection> {
+    const c = await connect(db.dsn("shop"));
+    open.push(c);
+    return c;
+  }
 
-describe("drain on a real MariaDB", () => {
   it("passes at once when only idle pooled sessions are connected", async () => {
     await session(); // idle, no transaction: what a connection pool keeps open
     const r = await drain({ dsn: db.dsn("shop"), timeoutS: 5, pollMs: 50 });
