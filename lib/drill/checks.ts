@@ -143,7 +143,7 @@ export async function checkAfterRollback(i: CheckInput): Promise<Checked> {
 
   await record(CHECK.logs, {
     files: [
-      { name: "IDC MariaDB error log", ...(await logErrors(idcLog(env), i.logMarks.idc, /\[ERROR\]/)) },
+      { name: `IDC ${env.serverNames.idc} error log`, ...(await logErrors(idcLog(env), i.logMarks.idc, /\[ERROR\]/)) },
       { name: "nginx error log", ...(await logErrors(env.nginx.errorLogPath, i.logMarks.nginx, /\[(error|crit|alert|emerg)\]/)) },
       { name: "app logs", errors: [...env.apps.aws.log, ...env.apps.idc.log].filter((l) => /failed|error/i.test(l)).length, samples: [] },
     ],

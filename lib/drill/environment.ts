@@ -6,6 +6,7 @@ import { pathToFileURL } from "node:url";
 import { ConnectionExtras, ConnectionFormat, connectionValue } from "../connection-string";
 import type { Side } from "../dns-weights";
 import { formatDsn } from "../dsn";
+import { describeServer, readServerInfo } from "../flavor";
 import { renderUpstream } from "../nginx-upstream";
 import { LocalServer, defaultFlavor, startLocalServer } from "../sandbox/server";
 import { freePort } from "../sandbox/free-port";
@@ -54,6 +55,8 @@ export interface DrillEnvironment {
   readonly dir: string;
   readonly idc: LocalServer;
   readonly aws: LocalServer;
+  /** What each side's server really is ("MySQL 9.7.4", "MariaDB 10.11.19"): `--flavor` decides it, so logs and checks name it. */
+  readonly serverNames: Record<Side, string>;
   readonly net: Record<Side, NetProxy>;
   readonly apps: Record<Side, AppProcess>;
   readonly nginx: NginxSandbox;
@@ -152,6 +155,16 @@ async function startApp(side: Side, secretFile: string, log: (line: string) => v
   };
 }
 
+/** A sandbox server as the server itself says it is, from VERSION(). */
+async function serverName(s: LocalServer): Promise<string> {
+  const c = await s.admin();
+  try {
+    return describeServer(await readServerInfo(c));
+  } finally {
+    await c.end();
+  }
+}
+
 /** Starts the environment; whatever started is stopped again if a later part fails. */
 const BINLOG = ["--log-bin=binlog"];
 
@@ -177,7 +190,8 @@ export async function startEnvironment(creds: DrillCredentials, log: (line: stri
     ]);
     const idc = idcBox.server;
     stops.push(() => idc.stop(), () => aws.stop(), async () => idcBox.docker?.close());
-    log(`IDC MariaDB on 127.0.0.1:${idc.port} (time zone +09:00) ${noContainer === null ? `in container ${IDC_CONTAINER}` : `as a plain process (no container: ${noContainer})`}, AWS stand-in on 127.0.0.1:${aws.port} (+00:00)`);
+    const serverNames = { idc: await serverName(idc), aws: await serverName(aws) };
+    log(`IDC ${serverNames.idc} on 127.0.0.1:${idc.port} (time zone +09:00) ${noContainer === null ? `in container ${IDC_CONTAINER}` : `as a plain process (no container: ${noContainer})`}, AWS stand-in ${serverNames.aws} on 127.0.0.1:${aws.port} (+00:00)`);
     // The migration created the schema on both sides; the data is IDC's alone until the cut-over.
     await Promise.all([createSchema(idc), createSchema(aws)]);
     await Promise.all([idc.exec(...userStatements(creds)), aws.exec(...userStatements(creds))]);
@@ -263,6 +277,7 @@ export async function startEnvironment(creds: DrillCredentials, log: (line: stri
       dir,
       idc,
       aws,
+      serverNames,
       net,
       apps: app,
       nginx,
