@@ -2,6 +2,7 @@ import { createServer, Server } from "node:http";
 import { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { changeSourceSql, readServerInfo, replicaControlSql, ServerInfo } from "../../lib/flavor";
+import { connect } from "../../lib/mysql";
 import { freePort } from "../../lib/sandbox/free-port";
 import { LocalServer, SandboxFlavor, startLocalServer, testFlavors } from "../../lib/sandbox/server";
 import { runHealth } from "../../lib/traffic/health";
@@ -77,6 +78,8 @@ describe.each(testFlavors())("health against a real %s primary and replica", (fl
       "CREATE TABLE shop.rollback_canary (id VARCHAR(64) NOT NULL PRIMARY KEY, written_at DATETIME(6) NOT NULL, writer VARCHAR(255) NOT NULL)",
       "CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY 'app-Secret-9'",
       "GRANT ALL ON shop.* TO 'app'@'127.0.0.1'",
+      "CREATE TABLE shop.stock (id INT PRIMARY KEY, n INT NOT NULL)",
+      "INSERT INTO shop.stock VALUES (1, 0)",
     );
   }, 120_000);
 
@@ -108,6 +111,41 @@ describe.each(testFlavors())("health against a real %s primary and replica", (fl
       expect(stopped.ok).toBe(false);
       expect(stopped.problem).toBe("replication stopped (IO Yes, SQL No)");
       await onReplica("START", "SQL_THREAD");
+    });
+
+    // Real lag: a session on the replica holds the row lock the applier needs, so the primary's
+    // update waits in the relay log (up to innodb_lock_wait_timeout, 50 s) while the replica
+    // falls behind; when the lock goes, the applier catches up.
+    it("fails --max-replica-lag-s while the replica's applier is held up, and passes once it has caught up", async () => {
+      const lagCheck = () => one({ dsn: replica.dsn("mysql"), mysql: true, maxReplicaLagS: 1 });
+      const until = async (what: string, done: (c: Awaited<ReturnType<typeof one>>) => boolean) => {
+        const deadline = Date.now() + 20_000;
+        for (let c = await lagCheck(); ; c = await lagCheck()) {
+          if (done(c)) return c;
+          if (Date.now() > deadline) throw new Error(`${what}: still ${c.problem ?? "ok"} after 20 s`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      };
+      await until("caught up at the start", (c) => c.ok);
+      const holder = await connect(replica.dsn("shop"));
+      try {
+        await holder.query("BEGIN");
+        await holder.query("SELECT n FROM stock WHERE id = 1 FOR UPDATE");
+        await primary.exec("UPDATE shop.stock SET n = n + 1 WHERE id = 1");
+        const behind = await until("lag seen", (c) => !c.ok);
+        expect(behind.problem).toMatch(/^replica lag \d+ s exceeds 1 s$/);
+        expect(behind.evidence.replication).toMatchObject({ role: "replica", ioRunning: "Yes", sqlRunning: "Yes" });
+        expect(Number((behind.evidence.replication as { secondsBehind: number }).secondsBehind)).toBeGreaterThan(1);
+      } finally {
+        await holder.query("ROLLBACK");
+        await holder.end();
+      }
+      const caughtUp = await until("caught up after the lock", (c) => c.ok);
+      expect(caughtUp.evidence.replication).toMatchObject({ secondsBehind: 0 });
+      const admin = await replica.admin();
+      const [rows] = await admin.query("SELECT n FROM shop.stock WHERE id = 1");
+      await admin.end();
+      expect(Number((rows as { n: number }[])[0].n)).toBe(1);
     });
 
     it("fails --expect-writable on a read_only server and --max-replica-lag-s on a primary", async () => {
