@@ -220,9 +220,10 @@ async function createLocked(opts: CreateOptions, out: string): Promise<CreateRep
       opts.signal?.addEventListener("abort", stop, { once: true });
       if (opts.signal?.aborted) stop();
       const scanner = new DumpScanner(writer.accept);
-      // Exact FLOATs are read in a snapshot taken once the dump has recorded its position (in its header).
+      // Exact FLOATs are read in a snapshot taken once the dump has recorded its position (in its
+      // header), and streamed into their files while the dump goes on.
       let exact: Promise<ExactFloats> | null = null;
-      const readExact = () => (exact ??= readExactFloats(opts.dsn, facts.info, scanner.facts.binlog && `${scanner.facts.binlog.file}:${scanner.facts.binlog.position}`));
+      const readExact = () => (exact ??= readExactFloats(opts.dsn, facts.info, scanner.facts.binlog && `${scanner.facts.binlog.file}:${scanner.facts.binlog.position}`, writer.exactSink()));
       try {
         for await (const chunk of dump.child.stdout!) {
           scanner.push(chunk as Buffer);
@@ -244,7 +245,6 @@ async function createLocked(opts: CreateOptions, out: string): Promise<CreateRep
       throw new RollbackError("BACKUP_INCOMPLETE", tool.bin, "output ended without the '-- Dump completed' trailer", "see the dump tool's messages above");
     }
     const finished = new Date();
-    for (const [table, sql] of scanned.exact.files) await writer.addExact(table, sql, finished);
     const { files, tables } = await writer.finish(scanned.facts, finished);
     progress.finish();
     const manifest: Manifest = {

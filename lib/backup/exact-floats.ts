@@ -2,6 +2,7 @@ import type { Connection, RowDataPacket } from "mysql2/promise";
 import { Dsn } from "../dsn";
 import { messageOf } from "../errors";
 import { ServerInfo, binlogStatusSql, isGeneratedColumn } from "../flavor";
+import { streamRows } from "../data/session";
 import { connect, ident } from "../mysql";
 
 /**
@@ -13,7 +14,9 @@ import { connect, ident } from "../mysql";
  * So, per table with FLOAT (or, on MySQL, a -0 DOUBLE), the exact values are read once more —
  * `CAST(f AS DOUBLE)` widens a FLOAT exactly, and a DOUBLE literal narrows back to the same
  * FLOAT — keyed by primary key, and written into a file the restore runs after the table's
- * rows are in: a temporary table and one UPDATE … JOIN.
+ * rows are in: a temporary table and one UPDATE … JOIN. The rows are streamed from the server
+ * into the gzip'd file in batches (mysql2 pauses the socket while the file is behind): a table
+ * of any size is read in bounded memory.
  *
  * They must come from the dump's own snapshot. A second connection cannot share it without a
  * global read lock, but it can prove it sees the same: its snapshot is taken after the dump
@@ -48,21 +51,28 @@ export function exactRowsSql(c: ExactColumns): string {
 
 const TEMP = "`idc_rollback_exact`";
 
-/** The statements that put the exact values back into the loaded table. `escape` quotes a key value. Pure. */
-export function exactFileSql(c: ExactColumns, rows: readonly RowDataPacket[], escape: (v: unknown) => string, batch = 1000): string {
-  const values = [...c.floats, ...c.doubles];
-  const out = [
-    `CREATE TEMPORARY TABLE ${TEMP} (${[...c.key.map((k) => `${ident(k.name)} ${k.type}`), ...values.map((v) => `${ident(v)} DOUBLE`)].join(", ")}, PRIMARY KEY (${c.key.map((k) => ident(k.name)).join(", ")}));`,
-  ];
-  for (let i = 0; i < rows.length; i += batch) {
-    const tuples = rows.slice(i, i + batch).map((r) => `(${[...c.key.map((k) => escape(r[k.name])), ...values.map((v) => (r[v] === null ? "NULL" : doubleLiteral(Number(r[v]))))].join(",")})`);
-    out.push(`INSERT INTO ${TEMP} VALUES ${tuples.join(",")};`);
-  }
-  const join = c.key.map((k) => `t.${ident(k.name)} = x.${ident(k.name)}`).join(" AND ");
-  out.push(`UPDATE ${ident(c.table)} t JOIN ${TEMP} x ON ${join} SET ${values.map((v) => `t.${ident(v)} = x.${ident(v)}`).join(", ")};`);
-  out.push(`DROP TEMPORARY TABLE ${TEMP};`);
-  return out.join("\n") + "\n";
+/** A file's first statement: the temporary table the exact values are loaded into. Pure. */
+export function exactHeadSql(c: ExactColumns): string {
+  const cols = [...c.key.map((k) => `${ident(k.name)} ${k.type}`), ...[...c.floats, ...c.doubles].map((v) => `${ident(v)} DOUBLE`)];
+  return `CREATE TEMPORARY TABLE ${TEMP} (${cols.join(", ")}, PRIMARY KEY (${c.key.map((k) => ident(k.name)).join(", ")}));\n`;
 }
+
+/** One INSERT of a batch of rows (as `exactRowsSql` reads them) into the temporary table. `escape` quotes a key value. Pure. */
+export function exactBatchSql(c: ExactColumns, rows: readonly RowDataPacket[], escape: (v: unknown) => string): string {
+  const values = [...c.floats, ...c.doubles];
+  const tuples = rows.map((r) => `(${[...c.key.map((k) => escape(r[k.name])), ...values.map((v) => (r[v] === null ? "NULL" : doubleLiteral(Number(r[v]))))].join(",")})`);
+  return `INSERT INTO ${TEMP} VALUES ${tuples.join(",")};\n`;
+}
+
+/** A file's last statements: the exact values into the loaded table, and the temporary table gone. Pure. */
+export function exactTailSql(c: ExactColumns): string {
+  const join = c.key.map((k) => `t.${ident(k.name)} = x.${ident(k.name)}`).join(" AND ");
+  const set = [...c.floats, ...c.doubles].map((v) => `t.${ident(v)} = x.${ident(v)}`).join(", ");
+  return `UPDATE ${ident(c.table)} t JOIN ${TEMP} x ON ${join} SET ${set};\nDROP TEMPORARY TABLE ${TEMP};\n`;
+}
+
+/** Rows per INSERT: ~40 KB statements, far below any max_allowed_packet, and few round trips on restore. */
+export const EXACT_BATCH_ROWS = 1000;
 
 /** Tables whose FLOATs (or MySQL -0 DOUBLEs) a dump loses, with their primary key; and those without one. */
 async function lossyTables(c: Connection, info: ServerInfo, db: string): Promise<{ tables: ExactColumns[]; noKey: string[] }> {
@@ -107,42 +117,87 @@ async function snapshotPosition(c: Connection, info: ServerInfo): Promise<string
   return r[0] ? `${r[0].File}:${r[0].Position}` : null;
 }
 
+/** One table's exact file; `write` resolves once the bytes are taken (back-pressure). */
+export interface ExactFile {
+  write(sql: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Where the exact values go: one file per table (lib/backup/writer.ts). */
+export interface ExactSink {
+  open(table: string): Promise<ExactFile>;
+  /** Removes every file opened, finished or not: none of them is kept when the read fails. */
+  discard(): Promise<void>;
+}
+
 export interface ExactFloats {
-  /** Table → the SQL that puts its exact values back. */
-  readonly files: Map<string, string>;
+  /** The tables whose exact values were written to `out`. */
+  readonly tables: string[];
   /** Why some tables keep 6-digit FLOATs (empty when every FLOAT is exact). */
   readonly notes: string[];
 }
 
 /**
  * Reads the exact values in a snapshot proven equal to the dump's (`dumpPosition`, "file:pos"
- * from the dump's header); or says why it could not. Never throws: a backup without exact
- * FLOATs is still a backup, and the manifest says so.
+ * from the dump's header), streamed into `out` in batches: memory stays bounded whatever the
+ * table's size. Or says why it could not. Never throws: a backup without exact FLOATs is still
+ * a backup, and the manifest says so.
  */
-export async function readExactFloats(dsn: Dsn, info: ServerInfo, dumpPosition: string | null): Promise<ExactFloats> {
+export async function readExactFloats(dsn: Dsn, info: ServerInfo, dumpPosition: string | null, out: ExactSink): Promise<ExactFloats> {
   const c = await connect(dsn);
+  let failed = false;
   try {
     await c.query("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ");
     await c.query("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY");
     const { tables, noKey } = await lossyTables(c, info, dsn.database);
     const notes = noKey.map((t) => `\`${t}\` has no primary key: its FLOAT values are as the dump tool wrote them (6 significant digits)`);
-    if (tables.length === 0) return { files: new Map(), notes };
+    if (tables.length === 0) return { tables: [], notes };
     const names = tables.map((t) => `\`${t.table}\``).join(", ");
-    if (dumpPosition === null) return { files: new Map(), notes: [...notes, `no binary log position: FLOAT values of ${names} could not be read exactly in the dump's snapshot (6 significant digits)`] };
+    if (dumpPosition === null) return { tables: [], notes: [...notes, `no binary log position: FLOAT values of ${names} could not be read exactly in the dump's snapshot (6 significant digits)`] };
     const ours = await snapshotPosition(c, info);
     if (ours !== dumpPosition) {
-      return { files: new Map(), notes: [...notes, `the server was written to during the dump (binlog ${dumpPosition} → ${ours}): FLOAT values of ${names} are as the dump tool wrote them (6 significant digits)`] };
+      return { tables: [], notes: [...notes, `the server was written to during the dump (binlog ${dumpPosition} → ${ours}): FLOAT values of ${names} are as the dump tool wrote them (6 significant digits)`] };
     }
-    const files = new Map<string, string>();
-    for (const t of tables) {
-      const [rows] = await c.query<RowDataPacket[]>(exactRowsSql(t));
-      if (rows.length > 0) files.set(t.table, exactFileSql(t, rows, (v) => c.escape(v)));
-    }
+    const written: string[] = [];
+    for (const t of tables) if (await streamTable(c, t, out)) written.push(t.table);
     await c.query("COMMIT");
-    return { files, notes };
+    return { tables: written, notes };
   } catch (e) {
-    return { files: new Map(), notes: [`FLOAT values not read exactly: ${messageOf(e)}`] };
+    failed = true;
+    await out.discard();
+    return { tables: [], notes: [`FLOAT values not read exactly: ${messageOf(e)}`] };
   } finally {
-    await c.end();
+    // A stream left mid-table keeps its connection paused: end() would wait for it forever.
+    if (failed) c.destroy();
+    else await c.end();
   }
+}
+
+/** `rows` in arrays of `size` (the last one shorter), pulled only as fast as they are consumed. */
+async function* batches<T>(rows: AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
+  let batch: T[] = [];
+  for await (const r of rows) {
+    batch.push(r);
+    if (batch.length === size) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
+/** One table's exact values into its file, EXACT_BATCH_ROWS per INSERT; no file when no row needs one. */
+async function streamTable(c: Connection, t: ExactColumns, out: ExactSink): Promise<boolean> {
+  let file: ExactFile | null = null;
+  for await (const batch of batches(streamRows(c, exactRowsSql(t)), EXACT_BATCH_ROWS)) {
+    if (!file) {
+      file = await out.open(t.table);
+      await file.write(exactHeadSql(t));
+    }
+    await file.write(exactBatchSql(t, batch, (v) => c.escape(v)));
+  }
+  if (!file) return false;
+  await file.write(exactTailSql(t));
+  await file.close();
+  return true;
 }

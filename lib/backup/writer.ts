@@ -1,12 +1,14 @@
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { once } from "node:events";
 import { dirname, join } from "node:path";
 import { Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import { DumpFacts, Section } from "./dump-scanner";
+import { RollbackError } from "../errors";
+import type { ExactSink } from "./exact-floats";
 import { ManifestFile, ManifestTable, POST_FILE, SCHEMA_FILE } from "./manifest";
 
 /** mysqldump's trailer format: the client's local time, to the second. */
@@ -21,6 +23,12 @@ export function dataFileFor(table: string): string {
     .map((b) => (/[A-Za-z0-9_-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, "0")}`))
     .join("");
   return `data/${safe}.sql.gz`;
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
 }
 
 /** A file written through an optional gzip and hashed as its bytes land on disk. */
@@ -69,6 +77,12 @@ class HashedFile {
   destroy(): void {
     this.head.destroy();
   }
+
+  /** Destroys the file and waits until its stream is closed (so that removing it afterwards sticks). */
+  async discard(): Promise<void> {
+    this.destroy();
+    await this.done.catch(() => undefined);
+  }
 }
 
 /**
@@ -87,6 +101,9 @@ export class BackupWriter {
   private readonly exact = new Map<string, string>();
   private readonly open = new Map<string, HashedFile>();
   private data: { table: string; file: HashedFile } | null = null;
+  private readonly exactFiles: ManifestFile[] = [];
+  private readonly headerDone = deferred();
+  private aborted = false;
 
   constructor(
     private readonly dir: string,
@@ -105,6 +122,7 @@ export class BackupWriter {
   async finish(facts: DumpFacts, now = new Date()): Promise<{ files: ManifestFile[]; tables: ManifestTable[] }> {
     await this.flush();
     await this.closeData(now);
+    this.files.push(...this.exactFiles);
     const trailer = `-- Dump completed on ${dumpStamp(now)}\n`;
     this.files.unshift(await (await this.file(SCHEMA_FILE, null)).close(trailer));
     this.files.push(await (await this.file(POST_FILE, null)).close(null));
@@ -117,23 +135,52 @@ export class BackupWriter {
   }
 
   /**
-   * A file of our own (the exact FLOAT values) for a table, with the dump's header and trailer
-   * like every other file; listed in the manifest as the table's `exact`.
+   * Where the exact FLOAT values (exact-floats.ts) go: per table a file of our own, with the
+   * dump's header and a trailer like every other file, written while the dump runs; listed in
+   * the manifest as the table's `exact`. A file is opened only once the header is complete
+   * (the first section after it was routed), so it starts with all of it.
    */
-  async addExact(table: string, sql: string, now = new Date()): Promise<void> {
-    const path = dataFileFor(table).replace(/\.sql\.gz$/, ".exact.sql.gz");
-    const f = await this.create(path, this.gzipLevel);
-    await f.write(Buffer.from(sql));
-    this.files.push(await f.close(`-- Dump completed on ${dumpStamp(now)}\n`));
-    this.exact.set(table, path);
+  exactSink(): ExactSink {
+    const opened = new Set<HashedFile>();
+    return {
+      open: async (table) => {
+        await this.headerDone.promise;
+        const path = dataFileFor(table).replace(/\.sql\.gz$/, ".exact.sql.gz");
+        if (this.aborted) throw new RollbackError("ABORTED", path, "the backup was stopped; not written");
+        const f = await this.create(path, this.gzipLevel);
+        opened.add(f);
+        this.open.set(path, f);
+        return {
+          write: (sql) => f.write(Buffer.from(sql)),
+          close: async () => {
+            this.open.delete(path);
+            this.exactFiles.push(await f.close(`-- Dump completed on ${dumpStamp(new Date())}\n`));
+            this.exact.set(table, path);
+          },
+        };
+      },
+      discard: async () => {
+        for (const f of opened) {
+          await f.discard();
+          this.open.delete(f.path);
+          await rm(join(this.dir, f.path), { force: true });
+        }
+        const paths = new Set([...opened].map((f) => f.path));
+        this.exactFiles.splice(0, this.exactFiles.length, ...this.exactFiles.filter((f) => !paths.has(f.path)));
+        for (const [table, path] of this.exact) if (paths.has(path)) this.exact.delete(table);
+      },
+    };
   }
 
   abort(): void {
+    this.aborted = true;
+    this.headerDone.resolve();
     for (const f of this.open.values()) f.destroy();
     this.data?.file.destroy();
   }
 
   private async route(section: Section, bytes: Buffer): Promise<void> {
+    if (section.kind !== "header") this.headerDone.resolve();
     switch (section.kind) {
       case "header":
         this.header.push(bytes);

@@ -88,8 +88,17 @@ export async function openWriter(dsn: Dsn): Promise<Connection> {
  * back-pressure: mysql2 pauses the socket while the consumer awaits.
  */
 export function streamRaw(conn: Connection, sql: string): AsyncIterable<(Buffer | null)[]> {
+  return streamRows(conn, sql, { typeCast: false, rowsAsArray: true });
+}
+
+/**
+ * A query's rows, typed as `conn.query` would give them unless `options` (mysql2 query
+ * options) say otherwise, as a stream: mysql2 pauses the socket while the consumer is behind,
+ * so a table of any size is read in bounded memory.
+ */
+export function streamRows<T = RowDataPacket>(conn: Connection, sql: string, options: object = {}): AsyncIterable<T> {
   const core = (conn as unknown as { connection: { query(o: object): { stream(o: object): Readable } } }).connection;
-  return core.query({ sql, typeCast: false, rowsAsArray: true }).stream({ highWaterMark: 4, objectMode: true });
+  return core.query({ ...options, sql }).stream({ highWaterMark: 4, objectMode: true });
 }
 
 /** Raw rows of a bounded result (a handful of sample rows). */
