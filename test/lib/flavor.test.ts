@@ -7,6 +7,7 @@ import {
   ServerInfo,
   atLeast,
   binlogStatusSql,
+  changeSourceSql,
   globalVariableSql,
   gtidVariables,
   hasSuperReadOnly,
@@ -19,6 +20,7 @@ import {
   positionWaitSql,
   readServerInfo,
   replicaColumn,
+  replicaControlSql,
   replicaStatusSql,
   supportsAccountLock,
 } from "../../lib/flavor";
@@ -44,6 +46,15 @@ describe("flavour decisions", () => {
     expect(positionWaitSql(v("mysql", "8.0.25"))).toContain("MASTER_POS_WAIT");
     expect(atLeast(v("mysql", "10.0.0"), "mysql", "9.7.4")).toBe(true);
     expect(atLeast(v("mariadb", "11.0.0"), "mysql", "8.0.0")).toBe(false);
+    expect(replicaControlSql(v("mysql", "9.7.4"), "STOP", "SQL_THREAD")).toBe("STOP REPLICA SQL_THREAD");
+    expect(replicaControlSql(v("mariadb", "10.11.19"), "START")).toBe("START REPLICA");
+    expect(replicaControlSql(v("mysql", "8.0.21"), "START")).toBe("START SLAVE");
+    expect(changeSourceSql(v("mysql", "9.7.4"), "gtid")).toBe(
+      "CHANGE REPLICATION SOURCE TO SOURCE_HOST = ?, SOURCE_PORT = ?, SOURCE_USER = ?, SOURCE_PASSWORD = ?, SOURCE_AUTO_POSITION = 1, GET_SOURCE_PUBLIC_KEY = 1",
+    );
+    expect(changeSourceSql(v("mysql", "8.0.22"), "file")).toBe("CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, MASTER_AUTO_POSITION = 0");
+    expect(changeSourceSql(v("mariadb", "10.11.19"), "file")).toBe("CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, MASTER_USE_GTID = no");
+    expect(changeSourceSql(v("mariadb", "10.11.19"), "gtid")).toContain("MASTER_USE_GTID = slave_pos");
   });
 
   it("tells generated columns from expression defaults and invisible columns by EXTRA's words", () => {
