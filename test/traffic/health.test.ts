@@ -156,6 +156,17 @@ describe.each(testFlavors())("health against a real %s primary and replica", (fl
       expect((await one({ dsn: primary.dsn("shop"), mysql: true, maxReplicaLagS: 5 })).problem).toBe("expected a replica, replication role is primary");
     });
 
+    // MySQL's read_only does not bind SUPER users (root, RDS's admin-like roles), super_read_only does.
+    it.runIf(flavor === "mysql")("fails --expect-writable on a super_read_only MySQL and names it", async () => {
+      await replica.exec("SET GLOBAL super_read_only = ON");
+      try {
+        const ro = await one({ dsn: replica.dsn("mysql"), mysql: true, expectWritable: true });
+        expect(ro).toMatchObject({ ok: false, problem: "server is super_read_only; expected writable", evidence: { readOnly: true, superReadOnly: true } });
+      } finally {
+        await replica.exec("SET GLOBAL super_read_only = OFF", "SET GLOBAL read_only = OFF");
+      }
+    });
+
     it("fails, with the error as evidence, when MySQL does not answer", async () => {
       const closed = await freePort();
       const c = await one({ dsn: { ...primary.dsn("shop"), port: closed }, mysql: true });
