@@ -87,20 +87,26 @@ async function unlistedWrites(c: Connection, opts: GuardrailOptions): Promise<Pi
   return { unlistedWrites: { windowS: opts.windowS, byAccount } };
 }
 
-async function replicaState(d: Dsn): Promise<ReplicaSeen> {
-  const c = await connect(d);
+async function replicaState(d: Dsn): Promise<Pick<GuardrailMeasurements, "replica" | "replicaUnmeasured">> {
+  let c: Connection;
+  try {
+    c = await connect(d);
+  } catch (e) {
+    return { replicaUnmeasured: `IDC does not answer: ${messageOf(e)}` };
+  }
   try {
     const info = await readServerInfo(c);
     const [rows] = await c.query<RowDataPacket[]>(replicaStatusSql(info));
     const row = rows[0];
-    if (!row) return { configured: false, ioRunning: false, sqlRunning: false, secondsBehind: null };
+    if (!row) return { replica: { configured: false, ioRunning: false, sqlRunning: false, secondsBehind: null } };
     const behind = replicaField(info, row, "secondsBehind");
-    return {
+    const replica: ReplicaSeen = {
       configured: true,
       ioRunning: replicaField(info, row, "ioRunning") === "Yes",
       sqlRunning: replicaField(info, row, "sqlRunning") === "Yes",
       secondsBehind: behind === null ? null : Number(behind),
     };
+    return { replica };
   } finally {
     await c.end().catch(() => undefined);
   }
@@ -112,7 +118,7 @@ export async function measureGuardrails(c: Connection, opts: GuardrailOptions): 
     transactions: transactionsOf(sessions),
     ddl: ddlOf(sessions),
     ...(await unlistedWrites(c, opts)),
-    replica: opts.replicaDsn ? await replicaState(opts.replicaDsn) : undefined,
+    ...(opts.replicaDsn ? await replicaState(opts.replicaDsn) : {}),
   };
 }
 

@@ -43,6 +43,8 @@ export interface GuardrailMeasurements {
   /** Why unlisted writes could not be measured (e.g. performance_schema is off). */
   readonly unlistedWritesUnmeasured?: string;
   readonly replica?: ReplicaSeen;
+  /** Why IDC's replication could not be read (e.g. IDC is down: idc-health, later, restarts it). */
+  readonly replicaUnmeasured?: string;
 }
 
 export interface GuardrailThresholds {
@@ -119,7 +121,9 @@ const RULES: Readonly<Record<GuardrailId, Rule>> = {
   replica: (m, t) => {
     const base = { id: "replica" as const, threshold: t.maxReplicaLagS };
     const r = m.replica;
-    if (!r) return { ...base, verdict: "not-measured", value: null, reason: "IDC replication: not measured" };
+    // An IDC that does not answer is idc-health's job (the next steps restart it); the fence
+    // must not wait for it. A replica left running is still refused later: sync checks it.
+    if (!r) return { ...base, verdict: "not-measured", value: null, reason: `IDC replication: not measured${m.replicaUnmeasured ? ` (${m.replicaUnmeasured}; sync refuses a running replica)` : ""}` };
     if (!r.configured) return { ...base, verdict: "ok", value: "not a replica", reason: "IDC is not a replica" };
     if (!r.ioRunning && !r.sqlRunning) return { ...base, verdict: "ok", value: "stopped", reason: "IDC's replication is stopped" };
     if (r.ioRunning && r.sqlRunning && r.secondsBehind !== null && r.secondsBehind <= t.maxReplicaLagS) {

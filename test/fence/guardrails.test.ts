@@ -7,6 +7,7 @@ import { fenceOn } from "../../lib/fence/fence";
 import { DEFAULT_GUARDRAILS, judgeGuardrails } from "../../lib/guardrails";
 import { checkGuardrails } from "../../lib/guardrails-measure";
 import { connect } from "../../lib/mysql";
+import { freePort } from "../../lib/sandbox/free-port";
 import { LocalServer, startLocalServer, testFlavors } from "../../lib/sandbox/server";
 
 describe("guardrails verdicts (pure)", () => {
@@ -73,6 +74,15 @@ describe.each(testFlavors())("guardrails on a real server (%s)", (flavor) => {
     const r = await check({ windowS: 0.5, replicaDsn: db.dsn("app") });
     expect(r.ok).toBe(true);
     expect(r.results.map((x) => x.verdict)).toEqual(["ok", "ok", "ok", "ok"]);
+  });
+
+  it("an IDC that does not answer (the idc-down case) leaves the replica rule not measured and does not stop the fence", async () => {
+    const down = { ...db.dsn("app"), port: await freePort() };
+    const r = await check({ windowS: 0, replicaDsn: down });
+    expect(r.ok).toBe(true);
+    const replica = r.results.find((x) => x.id === "replica");
+    expect(replica?.verdict).toBe("not-measured");
+    expect(replica?.reason).toMatch(/IDC does not answer: .*ECONNREFUSED.*sync refuses a running replica/);
   });
 
   it("refuses a transaction older than the threshold, naming the session and its age", async () => {
