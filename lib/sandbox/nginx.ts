@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { runCommand } from "../traffic/command";
+import { exists, killGroup } from "./process";
 
 /**
  * A throw-away nginx from the machine's own binary (Debian's nginx-light): its own prefix
@@ -232,21 +233,6 @@ function indent(text: string): string {
 /** Single-quotes a word for lib/traffic/command.ts splitCommand when it holds anything but safe characters. */
 function quote(word: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  try {
-    if (child.pid) process.kill(-child.pid, signal);
-  } catch {
-    child.kill(signal);
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 async function tail(path: string): Promise<string> {

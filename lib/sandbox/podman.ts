@@ -1,12 +1,13 @@
 import { ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createHash } from "node:crypto";
-import { chmod, copyFile, mkdir, mkdtemp, readFile, realpath, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, realpath, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { CommandResult, describeResult, runCommand } from "../traffic/command";
 import { cacheDir } from "./binaries";
+import { exists, killGroup } from "./process";
 
 /**
  * A real container engine for the IDC MySQL container: Debian's podman as root, configured by
@@ -264,21 +265,6 @@ export function startHealthRunner(engine: PodmanEngine, names: readonly string[]
       await loop;
     },
   };
-}
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  try {
-    if (child.pid) process.kill(-child.pid, signal);
-  } catch {
-    child.kill(signal);
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 function sleep(ms: number): Promise<void> {
