@@ -159,6 +159,12 @@ export const SCENARIOS: readonly Scenario[] = [
              IF NEW.amount > 40 THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'drill fault: write rejected on AWS'; END IF`,
         ),
       ),
+    // The faulty triggers are the environment difference that caused the rollback: the DBA
+    // removes them from AWS first, or the copy back would have to carry them to IDC (verify
+    // compares triggers, so a sync that left them out would not be called identical).
+    rollback: (env) => ({
+      before: { preflight: () => env.aws.exec(...["insert", "update"].map((op) => `DROP TRIGGER IF EXISTS ${DATABASE}.drill_fault_${op}`)) },
+    }),
     expect: (o) => [
       ...decided(o, "error-rate"),
       ...must(o.errorSamples.some((e) => e.includes("ER_SIGNAL_EXCEPTION")), "users should have seen the rejected writes (ER_SIGNAL_EXCEPTION)"),
