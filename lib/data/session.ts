@@ -97,8 +97,14 @@ export function streamRaw(conn: Connection, sql: string): AsyncIterable<(Buffer 
  * so a table of any size is read in bounded memory.
  */
 export function streamRows<T = RowDataPacket>(conn: Connection, sql: string, options: object = {}): AsyncIterable<T> {
-  const core = (conn as unknown as { connection: { query(o: object): { stream(o: object): Readable } } }).connection;
-  return core.query({ ...options, sql }).stream({ highWaterMark: 4, objectMode: true });
+  const core = (conn as unknown as { connection: NodeJS.EventEmitter & { query(o: object): { stream(o: object): Readable } } }).connection;
+  const stream = core.query({ ...options, sql }).stream({ highWaterMark: 4, objectMode: true });
+  // A lost connection (KILL, a dropped socket) is told only to commands with a callback, and a
+  // streamed query has none (mysql2 base/connection.js _notifyError): the stream would wait forever.
+  const lost = (e: Error) => stream.destroy(e);
+  core.once("error", lost);
+  stream.once("close", () => core.removeListener("error", lost));
+  return stream;
 }
 
 /** Raw rows of a bounded result (a handful of sample rows). */

@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -121,6 +122,35 @@ describe.each(testFlavors())("values a dump's text would change (%s)", (flavor) 
     expect(got).toHaveLength(2500);
     expect(got).toEqual(want);
     expect(got[2499].f).toBe(1 + 2500 / 8388608);
+  });
+
+  it("a read that fails mid-stream (its connection killed) leaves no exact file, and the manifest says so", async () => {
+    const dir = join(work, "killed");
+    await source.exec("CREATE DATABASE killed", `CREATE TABLE killed.t (id INT PRIMARY KEY, f FLOAT NOT NULL) SELECT seq AS id, 1 + seq * POW(2, -23) AS f FROM ${seq(1, 400000)}`);
+    const admin = await source.admin();
+    let killedWith: string | null = null;
+    const backup = createBackup({ dsn: source.dsn("killed"), out: dir, quiet: true });
+    try {
+      // Once the exact file is on disk (batches are being written), kill the session streaming it.
+      for (let i = 0; i < 2000 && killedWith === null; i++) {
+        const partial = (await readdir(work)).find((n) => n.startsWith(".killed.partial-"));
+        const opened = partial !== undefined && existsSync(join(work, partial, "data/t.exact.sql.gz"));
+        const [reader] = await admin.query<RowDataPacket[]>("SELECT ID AS id FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT `id`, CAST(`f` AS DOUBLE)%'");
+        if (opened && reader[0]) {
+          await admin.query(`KILL ${Number(reader[0].id)}`);
+          killedWith = partial!;
+        } else await new Promise((r) => setTimeout(r, 5));
+      }
+    } finally {
+      await admin.end();
+    }
+    const r = await backup;
+    expect(killedWith).not.toBeNull();
+    expect(r.notes.filter((n) => n.startsWith("FLOAT values not read exactly: "))).toHaveLength(1);
+    const manifest = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as Manifest;
+    expect(manifest.tables.find((t) => t.name === "t")?.exact).toBeUndefined();
+    expect(await readdir(join(dir, "data"))).toEqual(["t.sql.gz"]);
+    expect((await verifyBackups([dir], { quiet: true })).ok).toBe(true);
   });
 
   it("says in the manifest when FLOATs could not be read in the dump's snapshot (no binary log)", async () => {
