@@ -1,6 +1,7 @@
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Dsn } from "../dsn";
+import { SavedTrigger, readTriggers, triggerDefinition } from "../data/triggers";
 import { connect } from "../mysql";
 import type { Notifier } from "../notify";
 import { CHECK } from "../report";
@@ -85,13 +86,47 @@ export interface CheckInput {
   readonly rollbackFrom: number;
   readonly afterFrom: number;
   readonly logMarks: LogMarks;
+  /** IDC's triggers before the cut-over (readShopTriggers). */
+  readonly triggersBefore: readonly SavedTrigger[];
   /** Set when AWS served users and the rollback completed: then IDC and AWS are probed side by side. */
   readonly probe?: { queries: string; runs: number };
+}
+
+/** The shop's triggers on IDC after the rollback, against IDC's own before it and against AWS's. */
+export interface TriggerCheck {
+  readonly idc: string[];
+  readonly aws: string[];
+  /** Each of IDC's triggers exactly as before the rollback: definer, sql_mode, character set, collations, order, body. */
+  readonly asBefore: boolean;
+  /** IDC's triggers do what AWS's do: same tables, timing, event, order, sql_mode, character set and body. */
+  readonly asOnAws: boolean;
+}
+
+/** IDC's triggers, read before the rollback so that the check after it has something to hold them to. */
+export async function readShopTriggers(dsn: Dsn): Promise<SavedTrigger[]> {
+  const c = await connect(dsn);
+  return readTriggers(c, DATABASE).finally(() => c.end());
+}
+
+/**
+ * The sync dropped IDC's triggers for the copy (lib/data/triggers.ts): they must be back as they
+ * were. Against AWS, DEFINER and the database collation are left out: each side's migration
+ * created them with its own root account (root@% in the IDC container, root@localhost on the
+ * plain process) in a database of its server's default character set, as on real servers.
+ */
+async function checkTriggers(env: DrillEnvironment, before: readonly SavedTrigger[]): Promise<TriggerCheck> {
+  const [idc, aws] = await Promise.all([readShopTriggers(env.idc.dsn(DATABASE)), readShopTriggers(env.aws.dsn(DATABASE))]);
+  const exact = (ts: readonly SavedTrigger[]) => JSON.stringify(ts.map((t) => [t.name, triggerDefinition(t)]).sort());
+  const behaviour = (ts: readonly SavedTrigger[]) =>
+    JSON.stringify(ts.map((t) => [t.name, t.table, t.timing, t.event, t.actionOrder, t.sqlMode, t.characterSetClient, t.collationConnection, t.body]).sort());
+  const names = (ts: readonly SavedTrigger[]) => ts.map((t) => t.name).sort();
+  return { idc: names(idc), aws: names(aws), asBefore: exact(idc) === exact(before), asOnAws: behaviour(idc) === behaviour(aws) };
 }
 
 export interface Checked {
   readonly clients: Clients;
   readonly ledger: LedgerCheck;
+  readonly triggers: TriggerCheck;
   readonly notifications: { sent: number; failed: number; webhook: boolean };
 }
 
@@ -128,6 +163,7 @@ export async function checkAfterRollback(i: CheckInput): Promise<Checked> {
   const c = await connect(env.idc.dsn(DATABASE));
   const ledger = await i.load.check(c).finally(() => c.end());
   await record(CHECK.lostRows, ledger, ledger.lost === 0 && ledger.resurrected === 0 ? "ok" : "failed");
+  const triggers = await checkTriggers(env, i.triggersBefore);
 
   const fresh = join(env.backupDir, "after-rollback");
   const backupStart = Date.now();
@@ -154,5 +190,5 @@ export async function checkAfterRollback(i: CheckInput): Promise<Checked> {
     webhook: i.webhook,
   };
   await record(CHECK.notifications, notifications);
-  return { clients, ledger, notifications };
+  return { clients, ledger, triggers, notifications };
 }

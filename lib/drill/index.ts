@@ -1,10 +1,11 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join, resolve as resolvePath } from "node:path";
+import type { SavedTrigger } from "../data/triggers";
 import { Notifier } from "../notify";
 import { obj, syncCounts, verifySummary } from "../report/evidence";
 import { PHASES, StepId, STEPS } from "../runbook";
 import { lastEntry, phaseTimings, readTimeline } from "../timeline";
-import { checkAfterRollback, Clients, markLogs } from "./checks";
+import { checkAfterRollback, Clients, markLogs, readShopTriggers, TriggerCheck } from "./checks";
 import { configToward, drillConfig, resolveOutput } from "./config";
 import { DrillCredentials, newCredentials } from "./credentials";
 import { DrillEnvironment, runScript, startEnvironment } from "./environment";
@@ -53,6 +54,8 @@ export interface DrillResult {
   readonly cutover: { completed: boolean; failedStep: string | null; durationMs: number };
   readonly rows: { loaded: number; synced: number; lost: number; resurrected: number; checked: number; writtenOnAws: number; uncertain: number; direct: DirectStats };
   readonly verification: { identical: boolean; mismatchPct: number | null };
+  /** The shop's triggers after the rollback (checks.ts), and what the sync did with IDC's (null: it had none to save). */
+  readonly triggers: TriggerCheck & { sync: { saved: string[]; recreated: string[]; verified: boolean } | null };
   readonly clients: Clients;
   readonly decision: { rollback: boolean; reasons: string[] };
   readonly notifications: { sent: number; failed: number; webhook: boolean };
@@ -96,6 +99,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
     const config = drillConfig(env, creds, { progressEveryS: o.progressEveryS ?? 10, webhookUrl: o.webhookUrl });
     await loadRows(env.idc, o.rows, o.quiet ?? false);
     view.info(`loaded ${o.rows.toLocaleString("en-US")} orders into IDC; users start calling the shop through nginx`);
+    const triggersBefore = await readShopTriggers(env.idc.dsn(DATABASE));
     load.start();
 
     view.stage("backups of IDC (the nightly one, then one right before the cut-over)");
@@ -103,7 +107,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       await runScript(view, "scripts/backup.ts", ["create", "--out", path, "--json"], { DATABASE_URL: env.url("idc", "direct") });
     }
 
-    return await rehearse({ o, scenario, env, creds, config, load, files, t0, setupMs: Date.now() - t0 });
+    return await rehearse({ o, scenario, env, creds, config, load, files, t0, setupMs: Date.now() - t0, triggersBefore });
   } finally {
     clearInterval(ticker);
     await load.stop().catch(() => undefined);
@@ -121,10 +125,11 @@ interface Rehearsal {
   readonly files: DrillResult["files"];
   readonly t0: number;
   readonly setupMs: number;
+  readonly triggersBefore: readonly SavedTrigger[];
 }
 
 /** The cut-over, the users on AWS, the decision, the rollback, the checks and the report. */
-async function rehearse({ o, scenario, env, creds, config, load, files, t0, setupMs }: Rehearsal): Promise<DrillResult> {
+async function rehearse({ o, scenario, env, creds, config, load, files, t0, setupMs, triggersBefore }: Rehearsal): Promise<DrillResult> {
   const view = o.view;
   const outcome: string[] = [];
   const probeRuns = o.probeRuns ?? 20;
@@ -214,6 +219,7 @@ async function rehearse({ o, scenario, env, creds, config, load, files, t0, setu
     rollbackFrom: awsTo,
     afterFrom: off?.status === "ok" ? Date.parse(off.startedAt) + off.durationMs : Date.now(),
     logMarks,
+    triggersBefore,
     probe: rollback?.completed && cutover.completed ? { queries: measured.queries, runs: probeRuns } : undefined,
   });
   const { clients, ledger } = checked;
@@ -237,6 +243,7 @@ async function rehearse({ o, scenario, env, creds, config, load, files, t0, setu
   // With copy-back off (gate scenarios) there is no verify: the diff says how the sides differ.
   const verify = verifySummary(lastEntry(entries, "verify")?.report ?? lastEntry(entries, "diff")?.report);
   const sync = syncCounts(lastEntry(entries, "sync")?.report);
+  const syncTriggers = obj(obj(lastEntry(entries, "sync")?.report)?.triggers);
   const observed: Observed = {
     decisionCriteria: decision.criteria.filter((x) => x.verdict === "rollback").map((x) => x.id),
     cutoverFailedStep: cutover.failedStep,
@@ -265,6 +272,8 @@ async function rehearse({ o, scenario, env, creds, config, load, files, t0, setu
     ledger.lost === 0 &&
     ledger.resurrected === 0 &&
     (!cutover.completed || verify?.identical === true) &&
+    // The sync dropped IDC's triggers for the copy: a completed rollback has them back, as on AWS.
+    (!cutover.completed || !rollback?.completed || (checked.triggers.asBefore && checked.triggers.asOnAws)) &&
     // A run the scenario expects to stop has a report that says so (its checklist fails by design).
     (scenario.stopsAt !== undefined || reportOk) &&
     unmet.length === 0;
@@ -298,6 +307,12 @@ async function rehearse({ o, scenario, env, creds, config, load, files, t0, setu
       direct,
     },
     verification: { identical: verify?.identical ?? false, mismatchPct: verify?.mismatchPct ?? null },
+    triggers: {
+      ...checked.triggers,
+      sync: syncTriggers
+        ? { saved: (syncTriggers.saved ?? []) as string[], recreated: (syncTriggers.recreated ?? []) as string[], verified: syncTriggers.verified === true }
+        : null,
+    },
     clients,
     decision: { rollback: decision.rollback, reasons: decision.reasons },
     notifications: checked.notifications,

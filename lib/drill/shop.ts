@@ -5,7 +5,8 @@ import { seq } from "../sandbox/seq";
 
 /**
  * The drill's production stand-in: a small shop schema (customers and their orders, with a
- * foreign key, DECIMAL money, DATETIME(6) times) loaded into IDC before the cut-over.
+ * foreign key, DECIMAL money, DATETIME(6) times, and an order history kept by triggers, as a
+ * schema migrated 1:1 has them) loaded into IDC before the cut-over.
  */
 export const DATABASE = "shop";
 /** Where health.ts writes its canary row: outside the application's database, so it never shows up as a difference. */
@@ -30,9 +31,28 @@ export const SCHEMA = [
      KEY idx_orders_customer (customer_id),
      CONSTRAINT fk_orders_customer FOREIGN KEY (customer_id) REFERENCES customers (id)
    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci`,
+  // No foreign key to orders: the history outlives a deleted order.
+  `CREATE TABLE order_events (
+     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+     order_id BIGINT NOT NULL,
+     status ENUM('new','paid','shipped','cancelled') NOT NULL,
+     at DATETIME(6) NOT NULL,
+     KEY idx_order_events_order (order_id)
+   ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci`,
+  // The triggers are why a rollback's sync must drop and recreate the target's triggers
+  // (lib/data/triggers.ts): left in place, every order the sync writes would add a history row
+  // AWS never had. They fire on the load, the app's writes and the direct writer alike.
+  `CREATE TRIGGER order_events_insert AFTER INSERT ON orders FOR EACH ROW
+     INSERT INTO order_events (order_id, status, at) VALUES (NEW.id, NEW.status, NEW.updated_at)`,
+  `CREATE TRIGGER order_events_status AFTER UPDATE ON orders FOR EACH ROW
+     IF NEW.status <> OLD.status THEN
+       INSERT INTO order_events (order_id, status, at) VALUES (NEW.id, NEW.status, NEW.updated_at);
+     END IF`,
 ];
 
-export const TABLES = ["customers", "orders"] as const;
+export const TABLES = ["customers", "orders", "order_events"] as const;
+/** The triggers SCHEMA creates: the rollback must leave them on IDC as they are on AWS. */
+export const TRIGGERS = ["order_events_insert", "order_events_status"] as const;
 
 /** Customers for `rows` orders: one per ten orders, at least 50. */
 export function customerCount(rows: number): number {

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DrillResult, runDrill } from "../../lib/drill";
+import { TRIGGERS } from "../../lib/drill/shop";
 import { silentView } from "../../lib/drill/view";
 import { STEPS } from "../../lib/runbook";
 
@@ -40,6 +41,14 @@ describe("the rollback drill", () => {
     expect(normal.rows.lost).toBe(0);
     expect(normal.rows.resurrected).toBe(0);
     expect(normal.verification).toEqual({ identical: true, mismatchPct: 0 });
+  });
+
+  it("syncs the shop's triggers' tables with IDC's triggers dropped, and leaves them back as they were", () => {
+    // The sync saved IDC's triggers, dropped them for the copy (or every order it wrote would add an
+    // order_events row AWS never had: verify above would not be identical), recreated and proved them.
+    expect(normal.triggers.sync).toEqual({ saved: [...TRIGGERS], recreated: [...TRIGGERS], verified: true });
+    // And on IDC after the rollback: the same triggers as before it, doing what AWS's do.
+    expect(normal.triggers).toMatchObject({ idc: [...TRIGGERS], aws: [...TRIGGERS], asBefore: true, asOnAws: true });
   });
 
   it("runs the runbook's steps in lib/runbook.ts order, each phase within its budget", () => {
