@@ -130,7 +130,8 @@ export const SCENARIOS: readonly Scenario[] = [
     rehearses: "R1 validation failure (IDC and AWS row counts differ)",
     fault: "after the cut-over's load, 2 % of AWS's orders vanish (a batch the load tool skipped)",
     cutover: (env) => ({
-      after: { sync: () => env.aws.exec(`DELETE FROM ${DATABASE}.orders WHERE id % 50 = 7`) },
+      // The skipped batch's order history is missing too (the load copies order_events as it was).
+      after: { sync: () => env.aws.exec(`DELETE FROM ${DATABASE}.orders WHERE id % 50 = 7`, `DELETE FROM ${DATABASE}.order_events WHERE order_id % 50 = 7`) },
     }),
     detect: (o) => [`the cut-over's verify: ${summarizeReport(o.cutoverReport("verify"))}`],
     expect: (o) => [
