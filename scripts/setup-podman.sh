@@ -11,20 +11,15 @@
 #   ROLLBACK_CACHE_DIR  cache root (default: ${TMPDIR:-/tmp}/idc-rollback-cache)
 set -euo pipefail
 
+# scripts/setup.sh installs these with the other Debian packages.
 packages=(podman runc slirp4netns uidmap fuse-overlayfs)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "setup-podman: missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install -y ${missing[*]})" >&2
-    exit 1
-  fi
-  echo "setup-podman: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null \
-    || { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
+  echo "setup-podman: missing Debian packages: ${missing[*]} (run scripts/setup.sh as root, or: sudo apt-get install -y ${missing[*]})" >&2
+  exit 1
 fi
 if [ "$(id -u)" != 0 ]; then
   echo "setup-podman: the tests run podman as root (rootless needs subuid ranges this sandbox lacks)" >&2

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(mariadb-server mariadb-client nginx-light libnginx-mod-stream percona-toolkit debootstrap openssl)
+packages=(mariadb-server mariadb-client nginx-light libnginx-mod-stream percona-toolkit debootstrap openssl
+  podman runc slirp4netns uidmap fuse-overlayfs)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
