@@ -255,18 +255,19 @@ describe("snapshot ids", () => {
   });
 });
 
+const GUARD: GuardInputs = {
+  region: "ap-northeast-2",
+  access: {},
+  scheduleName: "keep-shop-prod-stopped",
+  groupName: "default",
+  instanceId: "shop-prod",
+  roleArn: "arn:aws:iam::123456789012:role/rollback-rds-stop-guard",
+  scheduleExpression: "rate(1 day)",
+  state: "ENABLED",
+  version: "1",
+};
+
 describe("the stop guard", () => {
-  const GUARD: GuardInputs = {
-    region: "ap-northeast-2",
-    access: {},
-    scheduleName: "keep-shop-prod-stopped",
-    groupName: "default",
-    instanceId: "shop-prod",
-    roleArn: "arn:aws:iam::123456789012:role/rollback-rds-stop-guard",
-    scheduleExpression: "rate(1 day)",
-    state: "ENABLED",
-    version: "1",
-  };
   const sclient = () => new SchedulerClient({ region: "ap-northeast-2" });
   const notFound = () => new ResourceNotFoundException({ message: "Schedule not found", Message: "Schedule not found", $metadata: {} });
 
@@ -359,14 +360,4 @@ describe("the providers' AWS account (issue 13, item 8)", () => {
   });
 });
 
-const GUARD_FOR_ACCESS: GuardInputs = {
-  region: "ap-northeast-2",
-  access: {},
-  scheduleName: "keep-shop-prod-stopped",
-  groupName: "default",
-  instanceId: "shop-prod",
-  roleArn: "arn:aws:iam::123456789012:role/rollback-rds-stop-guard",
-  scheduleExpression: "rate(1 day)",
-  state: "ENABLED",
-  version: "2",
-};
+const GUARD_FOR_ACCESS: GuardInputs = { ...GUARD, version: "2" };
