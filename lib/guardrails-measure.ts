@@ -7,7 +7,7 @@ import { sessionOf } from "./fence/accounts";
 import { readServerInfo, replicaField, replicaStatusSql } from "./flavor";
 import { DdlSeen, GuardrailMeasurements, GuardrailReport, GuardrailThresholds, ReplicaSeen, TransactionSeen, judgeGuardrails } from "./guardrails";
 import { connect } from "./mysql";
-import { SYSTEM_USERS, Session, findBlockers, listSessions, statementPrefix } from "./traffic/drain";
+import { SYSTEM_USERS, Session, clientHost, findBlockers, listSessions, statementPrefix } from "./traffic/drain";
 
 /**
  * Measures the guardrails (lib/guardrails.ts) on real servers:
@@ -52,13 +52,13 @@ export const GUARDRAIL_SQL = {
 export function transactionsOf(sessions: readonly Session[]): TransactionSeen[] {
   return findBlockers(sessions, SYSTEM_USERS)
     .filter((b) => b.kind === "transaction")
-    .map((b) => ({ id: b.id, account: `${b.user}@${b.host.replace(/:\d+$/, "")}`, ageS: b.ageS }));
+    .map((b) => ({ id: b.id, account: `${b.user}@${clientHost(b)}`, ageS: b.ageS }));
 }
 
 export function ddlOf(sessions: readonly Session[]): DdlSeen[] {
   return sessions
     .filter((s) => !SYSTEM_USERS.includes(s.user) && s.command === "Query" && ((s.info !== null && DDL.test(s.info)) || /metadata lock/i.test(s.state ?? "")))
-    .map((s) => ({ id: s.id, account: `${s.user}@${s.host.replace(/:\d+$/, "")}`, state: /metadata lock/i.test(s.state ?? "") ? String(s.state) : "running", statement: statementPrefix(s.info) }));
+    .map((s) => ({ id: s.id, account: `${s.user}@${clientHost(s)}`, state: /metadata lock/i.test(s.state ?? "") ? String(s.state) : "running", statement: statementPrefix(s.info) }));
 }
 
 async function writeCounters(c: Connection): Promise<Map<string, { user: string; host: string; n: number }>> {

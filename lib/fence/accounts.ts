@@ -1,6 +1,6 @@
 import type { Connection, RowDataPacket } from "mysql2/promise";
 import { RollbackError, messageOf } from "../errors";
-import type { Session } from "../traffic/drain";
+import { type Session, clientHost } from "../traffic/drain";
 import { FENCE_SQL } from "./sql";
 
 /**
@@ -74,7 +74,7 @@ export async function setLocked(c: Connection, a: Account, locked: boolean, serv
  */
 export function sessionOf(accounts: readonly Account[]): (s: Session) => boolean {
   return (s) => {
-    const host = s.host.replace(/:\d+$/, "");
+    const host = clientHost(s);
     return accounts.some((a) => a.user === s.user && hostMatches(a.host, host));
   };
 }

@@ -1,7 +1,7 @@
 import type { Connection } from "mysql2/promise";
 import { type Dsn, describeDsn } from "../dsn";
 import { connect } from "../mysql";
-import { listSessions } from "./drain";
+import { clientHost, listSessions } from "./drain";
 
 /**
  * The proof that the app moved (issue 14, connection-secret): a new secret version and a recycle
@@ -43,7 +43,7 @@ export interface AppSessionsReport {
 
 async function sideSessions(c: Connection, server: string, users: ReadonlySet<string>): Promise<SideSessions> {
   const mine = (await listSessions(c, server)).filter((s) => users.has(s.user));
-  return { server, sessions: mine.length, hosts: [...new Set(mine.map((s) => s.host.replace(/:\d+$/, "")))].sort() };
+  return { server, sessions: mine.length, hosts: [...new Set(mine.map(clientHost))].sort() };
 }
 
 /** Polls both sides until the app's sessions are all on the target, or the timeout. */

@@ -28,6 +28,11 @@ export interface Session {
   readonly trxQuery: string | null;
 }
 
+/** A session's client host without its port (PROCESSLIST shows "10.0.0.5:51234"): what account host patterns match. */
+export function clientHost(s: Pick<Session, "host">): string {
+  return s.host.replace(/:\d+$/, "");
+}
+
 export interface Blocker {
   readonly id: number;
   readonly user: string;
