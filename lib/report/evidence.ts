@@ -133,7 +133,6 @@ export function describeCheck(c: HealthCheck): string {
   return `${c.check} ${c.target}: ${c.ok ? "ok" : `FAILED (${c.problem ?? "no detail"})`}${facts ? ` [${facts}]` : ""}`;
 }
 
-/** A one-line summary of any step's report, for tables and notifications. */
 /**
  * scripts/fence.ts's report (the fence, unfence and settle steps) in one line: what it did or
  * found, the sessions it killed, the commit position; undefined for any other report.
@@ -154,6 +153,7 @@ export function describeFence(report: unknown): string | undefined {
   return `fence ${r.fenced ? "on" : "off"}; ${arr(r.sessions).length} session(s) of the fenced accounts open`;
 }
 
+/** A one-line summary of any step's report, for tables and notifications. */
 export function summarizeReport(report: unknown): string {
   const fence = describeFence(report);
   if (fence) return fence;
