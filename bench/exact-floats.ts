@@ -15,14 +15,12 @@ import { join } from "node:path";
 import { numberFlag, parseCli } from "../lib/cli";
 import { createBackup } from "../lib/backup";
 import { RollbackError } from "../lib/errors";
-import { serverBinaries } from "../lib/sandbox/binaries";
-import { SandboxFlavor, startLocalServer } from "../lib/sandbox/server";
+import { benchFlavor } from "../lib/sandbox/binaries";
+import { startLocalServer } from "../lib/sandbox/server";
 import { seq } from "../lib/sandbox/seq";
 
 const { values } = parseCli(process.argv.slice(2), { flavor: { type: "string" }, rows: { type: "string" }, type: { type: "string" }, json: { type: "boolean" } });
-const FLAVOR = (values.flavor ?? "mariadb") as SandboxFlavor;
-if (FLAVOR !== "mariadb" && FLAVOR !== "mysql") throw new RollbackError("ARGS_INVALID", "--flavor", `expected mariadb or mysql, got "${FLAVOR}"`);
-if (FLAVOR === "mysql") process.env.ROLLBACK_TOOLS_DIR ??= serverBinaries("mysql").toolsDir;
+const FLAVOR = benchFlavor(values.flavor);
 const ROWS = numberFlag(values.rows, "rows", 1_000_000, 1000);
 const TYPE = (values.type ?? "FLOAT").toUpperCase();
 if (TYPE !== "FLOAT" && TYPE !== "DOUBLE") throw new RollbackError("ARGS_INVALID", "--type", `expected FLOAT or DOUBLE, got "${values.type}"`);

@@ -22,20 +22,16 @@ import { createConnection, format } from "mysql2";
 import type { RowDataPacket } from "mysql2/promise";
 import { numberFlag, parseCli } from "../lib/cli";
 import { ident } from "../lib/mysql";
-import { LocalServer, SandboxFlavor, startLocalServer } from "../lib/sandbox/server";
-import { serverBinaries } from "../lib/sandbox/binaries";
+import { LocalServer, startLocalServer } from "../lib/sandbox/server";
+import { benchFlavor } from "../lib/sandbox/binaries";
 import { createBackup, restoreBackup } from "../lib/backup";
 import { clientTool } from "../lib/backup/client";
 import { DUMP_FLAGS } from "../lib/backup/create";
-import { RollbackError } from "../lib/errors";
 import { dumpNoPositionFlags, parseServerVersion } from "../lib/flavor";
 import { seq } from "../lib/sandbox/seq";
 
 const { values } = parseCli(process.argv.slice(2), { flavor: { type: "string" }, rows: { type: "string" }, rounds: { type: "string" }, json: { type: "boolean" } });
-const FLAVOR = (values.flavor ?? "mariadb") as SandboxFlavor;
-if (FLAVOR !== "mariadb" && FLAVOR !== "mysql") throw new RollbackError("ARGS_INVALID", "--flavor", `expected mariadb or mysql, got "${FLAVOR}"`);
-// The sandbox's MySQL tools are not on PATH; the library looks in ROLLBACK_TOOLS_DIR first.
-if (FLAVOR === "mysql") process.env.ROLLBACK_TOOLS_DIR ??= serverBinaries("mysql").toolsDir;
+const FLAVOR = benchFlavor(values.flavor);
 const ROWS = numberFlag(values.rows, "rows", 1_000_000, 1000);
 const ROUNDS = numberFlag(values.rounds, "rounds", 1, 1);
 

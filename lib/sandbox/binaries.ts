@@ -4,6 +4,7 @@ import { cp, mkdir, mkdtemp, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { RollbackError } from "../errors";
 
 const run = promisify(execFile);
 
@@ -125,4 +126,15 @@ async function mysqlTemplate(root: string, mysqld: Program, paths: string[]): Pr
 
 export function serverBinaries(flavor: SandboxFlavor): ServerBinaries {
   return flavor === "mysql" ? mysql() : mariadb();
+}
+
+/**
+ * A bench's `--flavor` (default mariadb). For mysql the sandbox's client tools become the
+ * library's: they are not on PATH, and lib/backup/client.ts looks in ROLLBACK_TOOLS_DIR first.
+ */
+export function benchFlavor(value: string | undefined): SandboxFlavor {
+  const flavor = value ?? "mariadb";
+  if (flavor !== "mariadb" && flavor !== "mysql") throw new RollbackError("ARGS_INVALID", "--flavor", `expected mariadb or mysql, got "${flavor}"`);
+  if (flavor === "mysql") process.env.ROLLBACK_TOOLS_DIR ??= serverBinaries("mysql").toolsDir;
+  return flavor;
 }
