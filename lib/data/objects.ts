@@ -1,5 +1,6 @@
 import type { Connection, RowDataPacket } from "mysql2/promise";
 import { normaliseObjectSql } from "../flavor";
+import { ident } from "../mysql";
 import type { Side } from "./session";
 import { EVENTS_SQL, ROUTINES_SQL, VIEWS_SQL, dropObjectSql, showCreateSql } from "./sql";
 import { createInSession, readTriggers, replayStatement } from "./triggers";
@@ -158,7 +159,7 @@ export async function fixObjects(
   source: readonly SchemaObject[],
 ): Promise<string[]> {
   // SHOW CREATE VIEW qualifies tables with the source's database name; the target's may differ.
-  const requalify = (sql: string) => sql.split(`\`${sourceDatabase.replace(/`/g, "``")}\`.`).join(`\`${target.dsn.database.replace(/`/g, "``")}\`.`);
+  const requalify = (sql: string) => sql.split(`${ident(sourceDatabase)}.`).join(`${ident(target.dsn.database)}.`);
   const byKey = new Map(source.map((o) => [`${o.kind} ${o.name}`, o]));
   const fixed: string[] = [];
   for (const d of diffs) {

@@ -2,7 +2,7 @@ import type { Connection, RowDataPacket } from "mysql2/promise";
 import type { Dsn } from "../dsn";
 import { RollbackError, messageOf } from "../errors";
 import { ServerInfo, definerPrivilege } from "../flavor";
-import { connect } from "../mysql";
+import { connect, ident } from "../mysql";
 import { OBJECT_SESSION_SQL, OBJECT_TIME_ZONE_SQL, TRIGGERS_SQL, dropObjectSql, showCreateSql } from "./sql";
 
 /**
@@ -77,7 +77,7 @@ export function replayStatement(t: SavedTrigger, follows: string | null): string
   const name = "(?:`(?:[^`]|``)+`|[A-Za-z0-9_$]+)";
   const stripped = t.statement.replace(new RegExp(`(\\bFOR\\s+EACH\\s+ROW\\s+)(?:FOLLOWS|PRECEDES)\\s+${name}\\s*`, "i"), "$1");
   if (!follows) return stripped;
-  return stripped.replace(/\bFOR\s+EACH\s+ROW\s+/i, (m) => `${m}FOLLOWS \`${follows.replace(/`/g, "``")}\` `);
+  return stripped.replace(/\bFOR\s+EACH\s+ROW\s+/i, (m) => `${m}FOLLOWS ${ident(follows)} `);
 }
 
 /** Groups saved triggers by table, timing and event, each group in firing order. */
