@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { runCommand } from "../traffic/command";
-import { exists, killGroup } from "./process";
+import { exists, killGroup, stopChild } from "./process";
 
 /**
  * A throw-away nginx from the machine's own binary (Debian's nginx-light): its own prefix
@@ -179,16 +179,7 @@ export async function startNginx(
       await waitForReload(offset);
     },
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(() => killGroup(child, "SIGKILL"), 5_000);
-          child.once("exit", () => {
-            clearTimeout(t);
-            resolve();
-          });
-          child.kill("SIGTERM");
-        });
-      }
+      await stopChild(child, () => child.kill("SIGTERM"));
       await rm(prefix, { recursive: true, force: true });
     },
   };

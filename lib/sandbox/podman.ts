@@ -7,7 +7,7 @@ import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { CommandResult, describeResult, runCommand } from "../traffic/command";
 import { cacheDir } from "./binaries";
-import { exists, killGroup } from "./process";
+import { exists, killGroup, stopChild } from "./process";
 
 /**
  * A real container engine for the IDC MySQL container: Debian's podman as root, configured by
@@ -95,16 +95,7 @@ export async function startPodman(): Promise<PodmanEngine> {
     async stop() {
       for (const name of created.containers) await podman(["rm", "-f", "-t", "0", name]);
       for (const name of created.volumes) await podman(["volume", "rm", "-f", name]);
-      if (service.exitCode === null && service.signalCode === null) {
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(() => killGroup(service, "SIGKILL"), 5_000);
-          service.once("exit", () => {
-            clearTimeout(t);
-            resolve();
-          });
-          killGroup(service, "SIGTERM");
-        });
-      }
+      await stopChild(service, () => killGroup(service, "SIGTERM"));
       await rm(runDir, { recursive: true, force: true });
     },
   };

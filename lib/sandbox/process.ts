@@ -10,6 +10,22 @@ export function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
+/**
+ * Stops a child: `terminate` asks it to exit (its own signal, to it or its group), then its
+ * process group gets SIGKILL if it is still there after `graceMs`. Resolves once it exited.
+ */
+export async function stopChild(child: ChildProcess, terminate: () => void, graceMs = 5_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(() => killGroup(child, "SIGKILL"), graceMs);
+    child.once("exit", () => {
+      clearTimeout(t);
+      resolve();
+    });
+    terminate();
+  });
+}
+
 export async function exists(path: string): Promise<boolean> {
   return stat(path).then(
     () => true,
