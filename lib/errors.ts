@@ -146,3 +146,8 @@ export function messageOf(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);
 }
+
+/** The name of an AWS SDK error (`ResourceNotFoundException`, `DBInstanceNotFoundFault`, ...). */
+export function awsErrorName(e: unknown): string | undefined {
+  return typeof e === "object" && e !== null && "name" in e ? String((e as { name: unknown }).name) : undefined;
+}

@@ -1,5 +1,6 @@
 import type { CreateScheduleCommandInput, GetScheduleCommandOutput, SchedulerClient } from "@aws-sdk/client-scheduler";
 import type { dynamic } from "@pulumi/pulumi";
+import { awsErrorName } from "../../lib/errors";
 import { type AwsAccess, changedKeys, clientConfig } from "./access";
 
 /**
@@ -67,7 +68,7 @@ async function getSchedule(client: SchedulerClient, inputs: Pick<GuardInputs, "s
   try {
     return await client.send(new GetScheduleCommand({ Name: inputs.scheduleName, GroupName: inputs.groupName }));
   } catch (e) {
-    if (typeof e === "object" && e !== null && (e as { name?: string }).name === "ResourceNotFoundException") return undefined;
+    if (awsErrorName(e) === "ResourceNotFoundException") return undefined;
     throw e;
   }
 }

@@ -1,6 +1,6 @@
 import type { DBInstance, RDSClient } from "@aws-sdk/client-rds";
 import type { dynamic } from "@pulumi/pulumi";
-import { RollbackError, formatError, isRollbackError } from "../../lib/errors";
+import { RollbackError, awsErrorName, formatError, isRollbackError } from "../../lib/errors";
 import { type AwsAccess, changedKeys, clientConfig } from "./access";
 
 /**
@@ -157,7 +157,7 @@ async function stop(client: RDSClient, inputs: PowerInputs, clock: Clock): Promi
       return snapshotId ?? null;
     } catch (e) {
       // StopDBInstance fails before stopping anything when the snapshot id is taken: a new id is safe.
-      if (errorName(e) === "DBSnapshotAlreadyExistsFault" && attempt < SNAPSHOT_ATTEMPTS) continue;
+      if (awsErrorName(e) === "DBSnapshotAlreadyExistsFault" && attempt < SNAPSHOT_ATTEMPTS) continue;
       throw translate(e, inputs.instanceId, snapshotId);
     }
   }
@@ -186,14 +186,10 @@ export async function applyPowerState(client: RDSClient, inputs: PowerInputs, cl
   return { ...inputs, status, snapshotId };
 }
 
-function errorName(e: unknown): string | undefined {
-  return typeof e === "object" && e !== null && "name" in e ? String((e as { name: unknown }).name) : undefined;
-}
-
 /** AWS faults as RollbackErrors naming the instance and saying what to do. */
 function translate(e: unknown, instanceId: string, snapshotId?: string): unknown {
   const message = e instanceof Error ? e.message : String(e);
-  switch (errorName(e)) {
+  switch (awsErrorName(e)) {
     case "DBInstanceNotFoundFault":
       return new RollbackError("RDS_NOT_FOUND", instanceId, "no such DB instance in this region", "check rds.instanceId and rds.region");
     case "InvalidDBInstanceStateFault":

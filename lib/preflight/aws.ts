@@ -1,7 +1,7 @@
 import type { ResourceRecordSet, Route53Client } from "@aws-sdk/client-route-53";
 import { planPower, refuseUnsupported } from "../../components/rdsPower/powerProvider";
-import { RollbackError, isRollbackError } from "../errors";
-import { type Findings, awsErrorName, awsUnavailable } from "./check";
+import { RollbackError, awsErrorName, isRollbackError } from "../errors";
+import { type Findings, awsUnavailable } from "./check";
 import type { PreflightInputs } from "./inputs";
 
 /**

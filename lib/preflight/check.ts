@@ -1,4 +1,4 @@
-import { RollbackError, isRollbackError, messageOf } from "../errors";
+import { RollbackError, awsErrorName, isRollbackError, messageOf } from "../errors";
 
 /** The assumptions preflight checks, one id each (the names used in its output and report). */
 export type CheckId = "databases" | "nginx" | "connection-secret" | "route53" | "rds" | "docker" | "backups";
@@ -38,11 +38,6 @@ export async function runCheck(id: CheckId, body: (f: Findings) => Promise<void>
   }
   const status = f.problems.length > 0 ? "fail" : f.notChecked ? "not-checked" : "pass";
   return { id, status, evidence: f.evidence, problems: f.problems, ...(f.notChecked ? { reason: f.notChecked } : {}) };
-}
-
-/** The name of an AWS SDK error (`ResourceNotFoundException`, `AccessDeniedException`, ...). */
-export function awsErrorName(e: unknown): string | undefined {
-  return typeof e === "object" && e !== null && "name" in e ? String((e as { name: unknown }).name) : undefined;
 }
 
 /** An AWS call that failed for a reason the check has no special answer for (credentials, network, throttling). */
