@@ -2,7 +2,7 @@ import type { Connection, RowDataPacket } from "mysql2/promise";
 import { normaliseObjectSql } from "../flavor";
 import { ident } from "../mysql";
 import type { Side } from "./session";
-import { EVENTS_SQL, ROUTINES_SQL, VIEWS_SQL, dropObjectSql, showCreateSql } from "./sql";
+import { EVENTS_SQL, ObjectKeyword, ROUTINES_SQL, VIEWS_SQL, dropObjectSql, showCreateSql } from "./sql";
 import { createInSession, readTriggers, replayStatement } from "./triggers";
 
 /**
@@ -67,7 +67,7 @@ export function objectScope(opts: { tables?: readonly string[]; compareDefiners?
   return opts.tables ? { tables: new Set([...checks.map((c) => c.table), ...skipped.map((s) => s.table)]), compareDefiners } : { compareDefiners };
 }
 
-const SHOW: Record<Exclude<ObjectKind, "trigger">, { keyword: "VIEW" | "PROCEDURE" | "FUNCTION" | "EVENT"; column: string }> = {
+const SHOW: Record<Exclude<ObjectKind, "trigger">, { keyword: Exclude<ObjectKeyword, "TRIGGER">; column: string }> = {
   view: { keyword: "VIEW", column: "Create View" },
   procedure: { keyword: "PROCEDURE", column: "Create Procedure" },
   function: { keyword: "FUNCTION", column: "Create Function" },

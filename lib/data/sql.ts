@@ -246,12 +246,15 @@ export const TRIGGERS_SQL =
   "COLLATION_CONNECTION AS collationConnection, DATABASE_COLLATION AS databaseCollation, ACTION_STATEMENT AS body " +
   "FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER";
 
+/** The kinds of stored object SHOW CREATE and DROP … IF EXISTS take. */
+export type ObjectKeyword = "TRIGGER" | "VIEW" | "PROCEDURE" | "FUNCTION" | "EVENT";
+
 /** The CREATE statement of a trigger as it was written (column `SQL Original Statement`, DEFINER included). */
-export function showCreateSql(kind: "TRIGGER" | "VIEW" | "PROCEDURE" | "FUNCTION" | "EVENT", name: string): string {
+export function showCreateSql(kind: ObjectKeyword, name: string): string {
   return `SHOW CREATE ${kind} ${ident(name)}`;
 }
 
-export function dropObjectSql(kind: "TRIGGER" | "VIEW" | "PROCEDURE" | "FUNCTION" | "EVENT", name: string): string {
+export function dropObjectSql(kind: ObjectKeyword, name: string): string {
   return `DROP ${kind} IF EXISTS ${ident(name)}`;
 }
 
